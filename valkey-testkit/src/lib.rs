@@ -1,0 +1,1 @@
+//! Real `valkey-server` processes for integration tests.
