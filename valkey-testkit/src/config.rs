@@ -113,8 +113,14 @@ impl ServerConfig {
 
     pub(crate) fn auth(&self) -> Auth {
         match &self.admin {
-            Some((user, pass)) => Auth { username: Some(user.clone()), password: Some(pass.clone()) },
-            None => Auth { username: None, password: self.password.clone() },
+            Some((user, pass)) => Auth {
+                username: Some(user.clone()),
+                password: Some(pass.clone()),
+            },
+            None => Auth {
+                username: None,
+                password: self.password.clone(),
+            },
         }
     }
 
@@ -136,8 +142,13 @@ impl ServerConfig {
         line("logfile", &quote(&dir.join(LOG_FILE).to_string_lossy()));
         line("daemonize", "no");
         line("protected-mode", "no");
+        // Start full syncs at once instead of waiting 5 s for more replicas to join.
+        line("repl-diskless-sync-delay", "0");
         if self.unix_socket {
-            line("unixsocket", &quote(&dir.join(SOCKET_FILE).to_string_lossy()));
+            line(
+                "unixsocket",
+                &quote(&dir.join(SOCKET_FILE).to_string_lossy()),
+            );
             line("unixsocketperm", "700");
         }
         if let Some(password) = &self.password {

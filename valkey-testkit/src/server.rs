@@ -51,18 +51,37 @@ impl Server {
                 .await
                 .map_err(io::Error::other)??,
         };
-        let dir = tempfile::Builder::new().prefix("valkey-testkit-").tempdir()?;
-        let attempts = if config.port.is_some() { 1 } else { PORT_ATTEMPTS };
+        let dir = tempfile::Builder::new()
+            .prefix("valkey-testkit-")
+            .tempdir()?;
+        let attempts = if config.port.is_some() {
+            1
+        } else {
+            PORT_ATTEMPTS
+        };
         let mut last_error = io::Error::other("server did not start");
         for _ in 0..attempts {
             let port = config.port.unwrap_or_else(free_port);
-            std::fs::write(dir.path().join(CONFIG_FILE), config.render(port, dir.path()))?;
+            std::fs::write(
+                dir.path().join(CONFIG_FILE),
+                config.render(port, dir.path()),
+            )?;
             match launch(&binary, dir.path(), port, &config).await {
                 Ok(child) => {
                     let last_pid = child.id();
-                    return Ok(Server { config, binary, port, child: Some(child), last_pid, dir });
+                    return Ok(Server {
+                        config,
+                        binary,
+                        port,
+                        child: Some(child),
+                        last_pid,
+                        dir,
+                    });
                 }
-                Err(LaunchError { port_in_use: true, error }) => {
+                Err(LaunchError {
+                    port_in_use: true,
+                    error,
+                }) => {
                     tracing::debug!("port {port} was taken, retrying on another: {error}");
                     last_error = error;
                 }
@@ -77,10 +96,14 @@ impl Server {
     pub async fn start_replica_of(&self) -> io::Result<Server> {
         let mut config = ServerConfig::new().replica_of(self.port);
         if let Some(password) = &self.config.password {
-            config = config.password(password.clone()).config("masterauth", quote(password));
+            config = config
+                .password(password.clone())
+                .config("masterauth", quote(password));
         }
         let replica = Server::start(config).await?;
-        replica.wait_for_replication_link(self.config.startup_timeout).await?;
+        replica
+            .wait_for_replication_link(self.config.startup_timeout)
+            .await?;
         Ok(replica)
     }
 
@@ -131,7 +154,9 @@ impl Server {
     /// The unix socket path, if the server was configured with
     /// [`ServerConfig::unix_socket`].
     pub fn unix_socket_path(&self) -> Option<PathBuf> {
-        self.config.unix_socket.then(|| self.dir.path().join(SOCKET_FILE))
+        self.config
+            .unix_socket
+            .then(|| self.dir.path().join(SOCKET_FILE))
     }
 
     /// The server's working directory (config file, log, RDB file).
@@ -178,7 +203,9 @@ impl Server {
     /// process to exit; after 10 s it is killed. Does nothing if it is not running.
     pub async fn stop(&mut self) -> io::Result<()> {
         let auth = self.auth();
-        let Some(child) = &mut self.child else { return Ok(()) };
+        let Some(child) = &mut self.child else {
+            return Ok(());
+        };
         if child.try_wait()?.is_none() {
             let shutdown = admin::call(self.port, &auth, &["SHUTDOWN", "NOSAVE", "NOW"]).await;
             if let Err(e) = &shutdown {
@@ -227,7 +254,10 @@ impl Server {
                     return Ok(());
                 }
                 // The old socket may linger briefly, or a race took the port: retry.
-                Err(LaunchError { port_in_use: true, error }) if attempt < PORT_ATTEMPTS => {
+                Err(LaunchError {
+                    port_in_use: true,
+                    error,
+                }) if attempt < PORT_ATTEMPTS => {
                     tracing::debug!("restart on port {} failed, retrying: {error}", self.port);
                     attempt += 1;
                     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -254,8 +284,16 @@ struct LaunchError {
 }
 
 /// Spawns the process for the config file in `dir` and waits until it answers PING.
-async fn launch(binary: &Path, dir: &Path, port: u16, config: &ServerConfig) -> Result<Child, LaunchError> {
-    let plain = |error: io::Error| LaunchError { port_in_use: false, error };
+async fn launch(
+    binary: &Path,
+    dir: &Path,
+    port: u16,
+    config: &ServerConfig,
+) -> Result<Child, LaunchError> {
+    let plain = |error: io::Error| LaunchError {
+        port_in_use: false,
+        error,
+    };
     let log_path = dir.join(LOG_FILE);
     let log_start = std::fs::metadata(&log_path).map(|m| m.len()).unwrap_or(0);
     let output = File::options()
@@ -270,12 +308,19 @@ async fn launch(binary: &Path, dir: &Path, port: u16, config: &ServerConfig) -> 
         .stdout(output.try_clone().map_err(plain)?)
         .stderr(output)
         .spawn()
-        .map_err(|e| plain(io::Error::new(e.kind(), format!("spawning {}: {e}", binary.display()))))?;
+        .map_err(|e| {
+            plain(io::Error::new(
+                e.kind(),
+                format!("spawning {}: {e}", binary.display()),
+            ))
+        })?;
     let auth = Auth::default();
     let deadline = Instant::now() + config.startup_timeout;
     let failure = loop {
         match child.try_wait() {
-            Ok(Some(status)) => break format!("valkey-server on port {port} exited during startup ({status})"),
+            Ok(Some(status)) => {
+                break format!("valkey-server on port {port} exited during startup ({status})");
+            }
             Ok(None) => {}
             Err(e) => break format!("waiting for valkey-server on port {port}: {e}"),
         }
@@ -298,11 +343,16 @@ async fn launch(binary: &Path, dir: &Path, port: u16, config: &ServerConfig) -> 
     let _ = child.kill();
     let _ = child.wait();
     let new_log = std::fs::read(&log_path)
-        .map(|bytes| String::from_utf8_lossy(&bytes[(log_start as usize).min(bytes.len())..]).into_owned())
+        .map(|bytes| {
+            String::from_utf8_lossy(&bytes[(log_start as usize).min(bytes.len())..]).into_owned()
+        })
         .unwrap_or_default();
     let port_in_use = new_log.contains("Address already in use");
     let message = format!("{failure}\n{}", log_tail(dir, ERROR_LOG_LINES));
-    Err(LaunchError { port_in_use, error: io::Error::other(message) })
+    Err(LaunchError {
+        port_in_use,
+        error: io::Error::other(message),
+    })
 }
 
 /// The last `lines` lines of the log and of stdout/stderr in `dir`.
