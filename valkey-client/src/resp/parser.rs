@@ -15,7 +15,11 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_bulk_len: 512 << 20, max_depth: 128, max_elements: 1 << 26 }
+        Limits {
+            max_bulk_len: 512 << 20,
+            max_depth: 128,
+            max_elements: 1 << 26,
+        }
     }
 }
 
