@@ -139,7 +139,11 @@ impl Value {
                 .map(|(_, v)| v),
             Value::Array(items) => items
                 .chunks_exact(2)
-                .find(|kv| kv[0].as_bytes().is_some_and(|b| b.as_ref() == key.as_bytes()))
+                .find(|kv| {
+                    kv[0]
+                        .as_bytes()
+                        .is_some_and(|b| b.as_ref() == key.as_bytes())
+                })
                 .map(|kv| &kv[1]),
             _ => None,
         }
