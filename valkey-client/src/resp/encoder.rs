@@ -1,9 +1,147 @@
-//! Placeholder replaced by the real encoder (work in progress).
+//! The RESP encoder: commands for the client, any [`Value`] for fake servers
+//! and tests.
+
 use super::Value;
-use bytes::BytesMut;
+use bytes::{BufMut, BytesMut};
 
-/// Encodes a command.
-pub fn encode_command<'a>(_out: &mut BytesMut, _args: impl ExactSizeIterator<Item = &'a [u8]>) {}
+/// Appends a command: an array header `*N\r\n`, then each argument as a bulk
+/// string `$len\r\narg\r\n`. Writes straight into `out`, allocating nothing
+/// else.
+pub fn encode_command<'a>(out: &mut BytesMut, args: impl ExactSizeIterator<Item = &'a [u8]>) {
+    header(out, b'*', args.len());
+    for arg in args {
+        bulk(out, b'$', arg);
+    }
+}
 
-/// Encodes a value.
-pub fn encode_value(_out: &mut BytesMut, _value: &Value) {}
+/// Appends the RESP3 encoding of `value`.
+///
+/// [`Value::Nil`] becomes the RESP3 null `_`. An error whose code or message
+/// contains CR or LF is written as a blob error `!`, since a `-` line cannot
+/// hold it. A simple string containing CR or LF cannot be represented at all,
+/// so it is written as a bulk string instead.
+pub fn encode_value(out: &mut BytesMut, value: &Value) {
+    match value {
+        Value::Nil => out.put_slice(b"_\r\n"),
+        Value::SimpleString(s) => {
+            if has_newline(s) {
+                bulk(out, b'$', s);
+            } else {
+                line(out, b'+', s);
+            }
+        }
+        Value::Error(e) => {
+            let (code, message) = (e.code.as_bytes(), e.message.as_bytes());
+            let sep: &[u8] = if message.is_empty() { b"" } else { b" " };
+            if has_newline(code) || has_newline(message) {
+                header(out, b'!', code.len() + sep.len() + message.len());
+            } else {
+                out.put_u8(b'-');
+            }
+            out.put_slice(code);
+            out.put_slice(sep);
+            out.put_slice(message);
+            out.put_slice(b"\r\n");
+        }
+        Value::Int(i) => {
+            out.put_u8(b':');
+            write_i64(out, *i);
+            out.put_slice(b"\r\n");
+        }
+        Value::BulkString(s) => bulk(out, b'$', s),
+        Value::Array(items) => aggregate(out, b'*', items),
+        Value::Set(items) => aggregate(out, b'~', items),
+        Value::Push(items) => aggregate(out, b'>', items),
+        Value::Map(pairs) => map(out, b'%', pairs),
+        Value::Double(d) => {
+            out.put_u8(b',');
+            if d.is_nan() {
+                out.put_slice(b"nan");
+            } else if d.is_infinite() {
+                out.put_slice(if *d > 0.0 { b"inf" } else { b"-inf" });
+            } else {
+                // Debug prints the shortest text that parses back to the same
+                // f64, switching to exponent notation for huge or tiny values.
+                use std::fmt::Write;
+                let _ = write!(out, "{d:?}");
+            }
+            out.put_slice(b"\r\n");
+        }
+        Value::Boolean(b) => out.put_slice(if *b { b"#t\r\n" } else { b"#f\r\n" }),
+        Value::BigNumber(n) => line(out, b'(', n),
+        Value::Verbatim { format, text } => {
+            header(out, b'=', text.len() + 4);
+            out.put_slice(format);
+            out.put_u8(b':');
+            out.put_slice(text);
+            out.put_slice(b"\r\n");
+        }
+        Value::Attribute { attributes, value } => {
+            map(out, b'|', attributes);
+            encode_value(out, value);
+        }
+    }
+}
+
+fn has_newline(s: &[u8]) -> bool {
+    s.iter().any(|&b| b == b'\r' || b == b'\n')
+}
+
+fn line(out: &mut BytesMut, tag: u8, content: &[u8]) {
+    out.reserve(content.len() + 3);
+    out.put_u8(tag);
+    out.put_slice(content);
+    out.put_slice(b"\r\n");
+}
+
+fn bulk(out: &mut BytesMut, tag: u8, content: &[u8]) {
+    // One reservation for header, payload and CRLF.
+    out.reserve(content.len() + 24);
+    header(out, tag, content.len());
+    out.put_slice(content);
+    out.put_slice(b"\r\n");
+}
+
+fn aggregate(out: &mut BytesMut, tag: u8, items: &[Value]) {
+    header(out, tag, items.len());
+    for item in items {
+        encode_value(out, item);
+    }
+}
+
+fn map(out: &mut BytesMut, tag: u8, pairs: &[(Value, Value)]) {
+    header(out, tag, pairs.len());
+    for (k, v) in pairs {
+        encode_value(out, k);
+        encode_value(out, v);
+    }
+}
+
+/// Writes `tag`, the decimal `n` and CRLF.
+fn header(out: &mut BytesMut, tag: u8, n: usize) {
+    out.put_u8(tag);
+    write_u64(out, n as u64);
+    out.put_slice(b"\r\n");
+}
+
+fn write_i64(out: &mut BytesMut, i: i64) {
+    if i < 0 {
+        out.put_u8(b'-');
+    }
+    write_u64(out, i.unsigned_abs());
+}
+
+/// Formats `n` in decimal on the stack (u64::MAX has 20 digits).
+fn write_u64(out: &mut BytesMut, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.put_slice(&digits[start..]);
+}

@@ -1,0 +1,207 @@
+//! [`Cmd`]: a command encoded once into its wire form.
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+/// A command: a name and its arguments, encoded as RESP bulk strings as they
+/// are added, so sending it is one copy into the output buffer.
+///
+/// ```
+/// use valkey_client::Cmd;
+/// let cmd = Cmd::new("SET").arg("key").arg(42).arg(&b"raw bytes"[..]);
+/// assert_eq!(cmd.arg_count(), 4);
+/// assert_eq!(cmd.name(), "SET");
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct Cmd {
+    /// `$len\r\narg\r\n` for every argument, in order.
+    args: BytesMut,
+    count: usize,
+    /// End of the name inside `args`, to report it in errors and logs.
+    name_end: usize,
+}
+
+/// Something that can be written as one command argument.
+pub trait ToArg {
+    /// Calls `f` with the argument's bytes.
+    fn with_bytes<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R;
+}
+
+impl Cmd {
+    /// A command with its name (e.g. `"GET"`, or `"CLIENT"` followed by
+    /// `.arg("SETNAME")`).
+    pub fn new(name: &str) -> Cmd {
+        let mut cmd = Cmd {
+            args: BytesMut::with_capacity(64),
+            count: 0,
+            name_end: 0,
+        };
+        cmd.push(name.as_bytes());
+        cmd.name_end = cmd.args.len();
+        cmd
+    }
+
+    /// Adds one argument.
+    pub fn arg(mut self, arg: impl ToArg) -> Cmd {
+        arg.with_bytes(|b| self.push(b));
+        self
+    }
+
+    /// Adds one argument in place.
+    pub fn push_arg(&mut self, arg: impl ToArg) -> &mut Cmd {
+        arg.with_bytes(|b| self.push(b));
+        self
+    }
+
+    /// Adds every argument of an iterator.
+    pub fn args<A: ToArg>(mut self, args: impl IntoIterator<Item = A>) -> Cmd {
+        for a in args {
+            a.with_bytes(|b| self.push(b));
+        }
+        self
+    }
+
+    fn push(&mut self, bytes: &[u8]) {
+        let mut len = itoa::Buffer::new();
+        let len = len.format(bytes.len());
+        self.args.reserve(bytes.len() + len.len() + 5);
+        self.args.put_u8(b'$');
+        self.args.put_slice(len.as_bytes());
+        self.args.put_slice(b"\r\n");
+        self.args.put_slice(bytes);
+        self.args.put_slice(b"\r\n");
+        self.count += 1;
+    }
+
+    /// The number of arguments, the name included.
+    pub fn arg_count(&self) -> usize {
+        self.count
+    }
+
+    /// The command name as given.
+    pub fn name(&self) -> &str {
+        let encoded = &self.args[..self.name_end];
+        // `$<len>\r\n<name>\r\n`: the name sits between the first CRLF and the last.
+        let start = encoded
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        let end = encoded.len().saturating_sub(2).max(start);
+        std::str::from_utf8(&encoded[start..end]).unwrap_or("?")
+    }
+
+    /// Appends the full RESP encoding (`*N\r\n` then the arguments) to `out`.
+    pub fn write_to(&self, out: &mut BytesMut) {
+        let mut n = itoa::Buffer::new();
+        let n = n.format(self.count);
+        out.reserve(self.args.len() + n.len() + 3);
+        out.put_u8(b'*');
+        out.put_slice(n.as_bytes());
+        out.put_slice(b"\r\n");
+        out.put_slice(&self.args);
+    }
+
+    /// The full RESP encoding as one buffer.
+    pub fn to_bytes(&self) -> Bytes {
+        let mut out = BytesMut::new();
+        self.write_to(&mut out);
+        out.freeze()
+    }
+}
+
+impl std::fmt::Debug for Cmd {
+    // Only the name: arguments may hold secrets (AUTH, HELLO ... AUTH) or
+    // large values, and Debug output ends up in logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cmd")
+            .field("name", &self.name())
+            .field("args", &self.count)
+            .finish()
+    }
+}
+
+impl<T: ToArg + ?Sized> ToArg for &T {
+    fn with_bytes<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
+        (**self).with_bytes(f)
+    }
+}
+
+macro_rules! bytes_arg {
+    ($($t:ty),*) => {$(
+        impl ToArg for $t {
+            fn with_bytes<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
+                f(AsRef::<[u8]>::as_ref(self))
+            }
+        }
+    )*};
+}
+bytes_arg!(str, String, [u8], Vec<u8>, Bytes);
+
+impl<const N: usize> ToArg for [u8; N] {
+    fn with_bytes<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
+        f(self)
+    }
+}
+
+macro_rules! int_arg {
+    ($($t:ty),*) => {$(
+        impl ToArg for $t {
+            fn with_bytes<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
+                f(itoa::Buffer::new().format(*self).as_bytes())
+            }
+        }
+    )*};
+}
+int_arg!(
+    i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize
+);
+
+macro_rules! float_arg {
+    ($($t:ty),*) => {$(
+        impl ToArg for $t {
+            // Valkey reads `inf`/`-inf`; Rust's shortest round-trip formatting
+            // otherwise gives exactly the value back.
+            fn with_bytes<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
+                if self.is_infinite() {
+                    f(if *self > 0.0 { b"inf" } else { b"-inf" })
+                } else {
+                    f(self.to_string().as_bytes())
+                }
+            }
+        }
+    )*};
+}
+float_arg!(f32, f64);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_as_array_of_bulk_strings() {
+        let cmd = Cmd::new("SET")
+            .arg("k")
+            .arg(-12i64)
+            .arg(1.5f64)
+            .arg(b"\r\n");
+        assert_eq!(
+            &cmd.to_bytes()[..],
+            &b"*5\r\n$3\r\nSET\r\n$1\r\nk\r\n$3\r\n-12\r\n$3\r\n1.5\r\n$2\r\n\r\n\r\n"[..]
+        );
+        assert_eq!(cmd.name(), "SET");
+        assert_eq!(cmd.arg_count(), 5);
+    }
+
+    #[test]
+    fn debug_hides_arguments() {
+        let cmd = Cmd::new("AUTH").arg("user").arg("hunter2");
+        let shown = format!("{cmd:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("AUTH"));
+    }
+
+    #[test]
+    fn infinities_use_valkey_spelling() {
+        let cmd = Cmd::new("ZADD").arg(f64::INFINITY).arg(f64::NEG_INFINITY);
+        assert!(cmd.to_bytes().ends_with(b"$3\r\ninf\r\n$4\r\n-inf\r\n"));
+    }
+}

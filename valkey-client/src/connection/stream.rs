@@ -1,0 +1,136 @@
+//! [`Stream`]: one byte stream to a server, over TCP, a Unix socket or TLS.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use rustls_pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpStream, UnixStream};
+use tokio_rustls::client::TlsStream;
+
+use crate::config::{Addr, ConnectionConfig};
+use crate::error::{Error, ErrorKind, Result};
+
+/// An open byte stream to a server.
+#[derive(Debug)]
+pub enum Stream {
+    /// Plain TCP.
+    Tcp(TcpStream),
+    /// A Unix domain socket.
+    Unix(UnixStream),
+    /// TLS over TCP.
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl Stream {
+    /// Opens the socket (and TLS, when configured) described by `config`.
+    pub async fn open(config: &ConnectionConfig) -> Result<Stream> {
+        match (&config.addr, &config.tls) {
+            (Addr::Unix(path), None) => UnixStream::connect(path)
+                .await
+                .map(Stream::Unix)
+                .map_err(|e| Error::io(format!("connect to {}", config.addr), e)),
+            (Addr::Unix(_), Some(_)) => Err(Error::new(
+                ErrorKind::Data,
+                "TLS over a Unix socket is not supported",
+            )),
+            (Addr::Tcp { host, port }, tls) => {
+                let tcp = connect_tcp(host, *port, config.tcp_keepalive).await?;
+                match tls {
+                    None => Ok(Stream::Tcp(tcp)),
+                    Some(tls) => {
+                        let name = tls.server_name_override().unwrap_or(host);
+                        let name = ServerName::try_from(name.to_string()).map_err(|e| {
+                            Error::new(ErrorKind::Data, format!("invalid TLS server name `{name}`"))
+                                .with_source(e)
+                        })?;
+                        let connector = tokio_rustls::TlsConnector::from(tls.rustls_config()?);
+                        let stream = connector.connect(name, tcp).await.map_err(|e| {
+                            Error::io(format!("TLS handshake with {}", config.addr), e)
+                        })?;
+                        Ok(Stream::Tls(Box::new(stream)))
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn connect_tcp(host: &str, port: u16, keepalive: Option<Duration>) -> Result<TcpStream> {
+    let addrs = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| Error::io(format!("resolve {host}"), e))?;
+    let mut last = None;
+    for addr in addrs {
+        match TcpStream::connect(addr).await {
+            Ok(tcp) => {
+                // Small requests must leave at once: auto-pipelining batches
+                // them itself, Nagle would only add latency.
+                tcp.set_nodelay(true)
+                    .map_err(|e| Error::io("set TCP_NODELAY", e))?;
+                if let Some(idle) = keepalive {
+                    let ka = socket2::TcpKeepalive::new()
+                        .with_time(idle)
+                        .with_interval(idle.div_f32(4.0).max(Duration::from_secs(1)));
+                    socket2::SockRef::from(&tcp)
+                        .set_tcp_keepalive(&ka)
+                        .map_err(|e| Error::io("set TCP keepalive", e))?;
+                }
+                return Ok(tcp);
+            }
+            Err(e) => last = Some(Error::io(format!("connect to {addr}"), e)),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        Error::new(
+            ErrorKind::Connection,
+            format!("{host} resolved to no address"),
+        )
+    }))
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Unix(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Unix(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_flush(cx),
+            Stream::Unix(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Unix(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}

@@ -1,0 +1,467 @@
+//! The one [`Error`] type of the library and its [`ErrorKind`].
+//!
+//! Kinds mirror valkey-py's exception tree, flattened, each with a
+//! [`ErrorFamily`]. Every error also records where its request stood
+//! ([`Delivery`]): retry decisions need the kind, the family and the delivery
+//! state together.
+
+use std::fmt;
+
+use crate::resp::{ProtocolError, ServerError};
+
+/// The result type of this library.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What went wrong, as a flat list of kinds grouped into families.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    // Connection family.
+    /// The connection could not be opened, was closed or broke.
+    Connection,
+    /// Authentication failed: `WRONGPASS`, `NOAUTH`, an invalid password.
+    Authentication,
+    /// The handshake was refused for lack of permission (`NOPERM` on `HELLO`/`AUTH`).
+    Authorization,
+    /// The server is loading its dataset (`LOADING`).
+    BusyLoading,
+    /// The server refused a new client: `max number of clients reached`.
+    MaxConnections,
+    // Timeout family.
+    /// No reply (or no connection) within the configured time.
+    Timeout,
+    // Response family: the server answered with an error.
+    /// A server error reply with `ERR` or a code not listed below.
+    Response,
+    /// `NOSCRIPT`: the script is not in the server's cache.
+    NoScript,
+    /// `OOM`: the command needs memory the server may not use.
+    OutOfMemory,
+    /// `EXECABORT`: a transaction was discarded because of earlier errors.
+    ExecAbort,
+    /// `READONLY`: a write was sent to a read-only replica.
+    ReadOnly,
+    /// `NOPERM`: the user may not run this command or touch this key.
+    NoPermission,
+    /// An error from a module or about loading one.
+    Module,
+    /// `MOVED`: the slot lives on another node.
+    Moved,
+    /// `ASK`: the slot is migrating; ask the other node once.
+    Ask,
+    /// `TRYAGAIN`: a multi-key command during resharding; try again later.
+    TryAgain,
+    /// `CROSSSLOT`: the keys of one command hash to different slots.
+    CrossSlot,
+    /// `CLUSTERDOWN`: the cluster cannot serve the slot.
+    ClusterDown,
+    /// `MASTERDOWN`: the replica lost its primary.
+    MasterDown,
+    // Client side.
+    /// A bad argument given by the caller, or a reply of an unexpected type.
+    Data,
+    /// Misuse of a subscribed connection.
+    PubSub,
+    /// A watched key changed, or a connection broke while watching.
+    Watch,
+    /// The server broke the protocol: a malformed, oversized or unexpected reply.
+    InvalidResponse,
+    /// A cluster-level failure: redirections exhausted, no reachable node, no agreement on slots.
+    Cluster,
+    /// No node serves the slot of the key.
+    SlotNotCovered,
+}
+
+/// The families kinds are grouped into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorFamily {
+    /// Connection, Authentication, Authorization, BusyLoading, MaxConnections.
+    Connection,
+    /// Timeout.
+    Timeout,
+    /// Server error replies.
+    Response,
+    /// Errors raised by the client itself.
+    ClientSide,
+}
+
+impl ErrorKind {
+    /// The family this kind belongs to.
+    pub fn family(self) -> ErrorFamily {
+        use ErrorKind::*;
+        match self {
+            Connection | Authentication | Authorization | BusyLoading | MaxConnections => {
+                ErrorFamily::Connection
+            }
+            Timeout => ErrorFamily::Timeout,
+            Response | NoScript | OutOfMemory | ExecAbort | ReadOnly | NoPermission | Module
+            | Moved | Ask | TryAgain | CrossSlot | ClusterDown | MasterDown => {
+                ErrorFamily::Response
+            }
+            Data | PubSub | Watch | InvalidResponse | Cluster | SlotNotCovered => {
+                ErrorFamily::ClientSide
+            }
+        }
+    }
+
+    /// Whether an error of kind `other` is covered when `self` is listed, e.g.
+    /// in `retry_on_error`. A kind covers itself; `Connection` covers its whole
+    /// family (as valkey-py's `ConnectionError` is the base class of
+    /// `BusyLoadingError` and `AuthenticationError`), and `Response` covers
+    /// every server error reply.
+    pub fn covers(self, other: ErrorKind) -> bool {
+        self == other
+            || (self == ErrorKind::Connection && other.family() == ErrorFamily::Connection)
+            || (self == ErrorKind::Response && other.family() == ErrorFamily::Response)
+    }
+
+    /// Whether an error of this kind leaves the connection unusable: the
+    /// connection family (a refused handshake, `LOADING`, a broken socket) and
+    /// protocol violations. A timeout is decided by the connection itself.
+    pub fn closes_connection(self) -> bool {
+        self.family() == ErrorFamily::Connection || self == ErrorKind::InvalidResponse
+    }
+
+    /// The kind of a server error reply, chosen by its code (and, for `ERR`,
+    /// by the few messages valkey-py singles out).
+    pub fn from_server_error(err: &ServerError) -> ErrorKind {
+        match err.code.as_str() {
+            "ERR" => {
+                let m = err.message.as_str();
+                if m.starts_with("max number of clients reached") {
+                    ErrorKind::MaxConnections
+                } else if m.starts_with("invalid password")
+                    || m.starts_with("invalid username-password pair")
+                    || m.starts_with("Client sent AUTH, but no password is set")
+                    || m.starts_with("AUTH <password> called without any password configured")
+                {
+                    ErrorKind::Authentication
+                } else if m.starts_with("Error loading the extension")
+                    || m.starts_with("Error unloading module")
+                    || m.starts_with("Error loading module")
+                {
+                    ErrorKind::Module
+                } else {
+                    ErrorKind::Response
+                }
+            }
+            "WRONGPASS" | "NOAUTH" => ErrorKind::Authentication,
+            "LOADING" => ErrorKind::BusyLoading,
+            "NOSCRIPT" => ErrorKind::NoScript,
+            "OOM" => ErrorKind::OutOfMemory,
+            "EXECABORT" => ErrorKind::ExecAbort,
+            "READONLY" => ErrorKind::ReadOnly,
+            "NOPERM" => ErrorKind::NoPermission,
+            "MOVED" => ErrorKind::Moved,
+            "ASK" => ErrorKind::Ask,
+            "TRYAGAIN" => ErrorKind::TryAgain,
+            "CROSSSLOT" => ErrorKind::CrossSlot,
+            "CLUSTERDOWN" => ErrorKind::ClusterDown,
+            "MASTERDOWN" => ErrorKind::MasterDown,
+            _ => ErrorKind::Response,
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        use ErrorKind::*;
+        match self {
+            Connection => "connection error",
+            Authentication => "authentication failed",
+            Authorization => "not authorized",
+            BusyLoading => "server is loading its dataset",
+            MaxConnections => "server refused: too many clients",
+            Timeout => "timed out",
+            Response => "server error",
+            NoScript => "script not found",
+            OutOfMemory => "server out of memory",
+            ExecAbort => "transaction aborted",
+            ReadOnly => "read-only replica",
+            NoPermission => "no permission",
+            Module => "module error",
+            Moved => "slot moved",
+            Ask => "slot migrating (ASK)",
+            TryAgain => "try again",
+            CrossSlot => "keys in different slots",
+            ClusterDown => "cluster down",
+            MasterDown => "primary down",
+            Data => "invalid data",
+            PubSub => "pub/sub misuse",
+            Watch => "watched key changed",
+            InvalidResponse => "invalid response from server",
+            Cluster => "cluster error",
+            SlotNotCovered => "slot not covered",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.describe())
+    }
+}
+
+/// Where a request stood when it failed. Retrying is harmless for `NotSent`;
+/// for `SentNoReply` the command may or may not have run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Delivery {
+    /// The request never left the client (or the failure is not tied to one).
+    NotSent,
+    /// The request was written, but no reply came: it may have run.
+    SentNoReply,
+    /// The server replied (with an error).
+    Replied,
+}
+
+/// The error type of every fallible operation in this library.
+///
+/// Boxed inside so that `Result<T>` stays small on the hot path.
+pub struct Error {
+    inner: Box<Inner>,
+}
+
+struct Inner {
+    kind: ErrorKind,
+    delivery: Delivery,
+    message: String,
+    server: Option<ServerError>,
+    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+impl Error {
+    /// A new error of `kind` with a message.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Error {
+        Error {
+            inner: Box::new(Inner {
+                kind,
+                delivery: Delivery::NotSent,
+                message: message.into(),
+                server: None,
+                source: None,
+            }),
+        }
+    }
+
+    /// The error for a server error reply: kind chosen by its code, code and
+    /// message kept, delivery [`Delivery::Replied`].
+    pub fn from_server(err: ServerError) -> Error {
+        let kind = ErrorKind::from_server_error(&err);
+        Error {
+            inner: Box::new(Inner {
+                kind,
+                delivery: Delivery::Replied,
+                message: String::new(),
+                server: Some(err),
+                source: None,
+            }),
+        }
+    }
+
+    /// An I/O failure: a timeout if the OS said so, otherwise a connection error.
+    pub fn io(context: impl Into<String>, err: std::io::Error) -> Error {
+        let kind = match err.kind() {
+            std::io::ErrorKind::TimedOut => ErrorKind::Timeout,
+            _ => ErrorKind::Connection,
+        };
+        Error::new(kind, context).with_source(err)
+    }
+
+    /// Attaches the underlying cause.
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Error {
+        self.inner.source = Some(Box::new(source));
+        self
+    }
+
+    /// Records where the request stood.
+    pub fn with_delivery(mut self, delivery: Delivery) -> Error {
+        self.inner.delivery = delivery;
+        self
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> ErrorKind {
+        self.inner.kind
+    }
+
+    /// The family of [`Error::kind`].
+    pub fn family(&self) -> ErrorFamily {
+        self.inner.kind.family()
+    }
+
+    /// Where the request stood when it failed.
+    pub fn delivery(&self) -> Delivery {
+        self.inner.delivery
+    }
+
+    /// The server's error code (`ERR`, `MOVED`, ...) for a server error reply.
+    pub fn code(&self) -> Option<&str> {
+        self.inner.server.as_ref().map(|s| s.code.as_str())
+    }
+
+    /// The server's error reply, whole.
+    pub fn server_error(&self) -> Option<&ServerError> {
+        self.inner.server.as_ref()
+    }
+
+    /// The message: the server's own text for a server error reply, otherwise
+    /// the client's description.
+    pub fn message(&self) -> &str {
+        match &self.inner.server {
+            Some(s) => &s.message,
+            None => &self.inner.message,
+        }
+    }
+
+    /// Whether this error leaves the connection it came from unusable.
+    pub fn closes_connection(&self) -> bool {
+        self.inner.kind.closes_connection()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.inner.server {
+            Some(s) => write!(f, "{}: {}", self.inner.kind, s)?,
+            None => write!(f, "{}: {}", self.inner.kind, self.inner.message)?,
+        }
+        if let Some(source) = &self.inner.source {
+            write!(f, ": {source}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Error");
+        d.field("kind", &self.inner.kind)
+            .field("delivery", &self.inner.delivery);
+        match &self.inner.server {
+            Some(s) => d.field("code", &s.code).field("message", &s.message),
+            None => d.field("message", &self.inner.message),
+        };
+        if let Some(source) = &self.inner.source {
+            d.field("source", source);
+        }
+        d.finish()
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.inner
+            .source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+impl From<ProtocolError> for Error {
+    fn from(err: ProtocolError) -> Error {
+        Error::new(ErrorKind::InvalidResponse, err.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server(line: &str) -> Error {
+        Error::from_server(ServerError::from_line(line.as_bytes()))
+    }
+
+    #[test]
+    fn server_codes_map_to_kinds() {
+        let table = [
+            ("ERR unknown command 'FOO'", ErrorKind::Response),
+            ("WEIRDCODE something", ErrorKind::Response),
+            (
+                "ERR max number of clients reached",
+                ErrorKind::MaxConnections,
+            ),
+            ("ERR invalid password", ErrorKind::Authentication),
+            (
+                "WRONGPASS invalid username-password pair or user is disabled.",
+                ErrorKind::Authentication,
+            ),
+            ("NOAUTH Authentication required.", ErrorKind::Authentication),
+            (
+                "LOADING Valkey is loading the dataset in memory",
+                ErrorKind::BusyLoading,
+            ),
+            ("NOSCRIPT No matching script.", ErrorKind::NoScript),
+            (
+                "OOM command not allowed when used memory > 'maxmemory'.",
+                ErrorKind::OutOfMemory,
+            ),
+            (
+                "EXECABORT Transaction discarded because of previous errors.",
+                ErrorKind::ExecAbort,
+            ),
+            (
+                "READONLY You can't write against a read only replica.",
+                ErrorKind::ReadOnly,
+            ),
+            (
+                "NOPERM User x has no permissions to run the 'get' command",
+                ErrorKind::NoPermission,
+            ),
+            (
+                "ERR Error loading the extension. Please check the server logs.",
+                ErrorKind::Module,
+            ),
+            ("MOVED 3999 127.0.0.1:6381", ErrorKind::Moved),
+            ("ASK 3999 127.0.0.1:6381", ErrorKind::Ask),
+            (
+                "TRYAGAIN Multiple keys request during rehashing of slot",
+                ErrorKind::TryAgain,
+            ),
+            (
+                "CROSSSLOT Keys in request don't hash to the same slot",
+                ErrorKind::CrossSlot,
+            ),
+            ("CLUSTERDOWN The cluster is down", ErrorKind::ClusterDown),
+            ("MASTERDOWN Link with MASTER is down", ErrorKind::MasterDown),
+        ];
+        for (line, kind) in table {
+            let err = server(line);
+            assert_eq!(err.kind(), kind, "{line}");
+            assert_eq!(err.delivery(), Delivery::Replied);
+            let (code, message) = line.split_once(' ').unwrap();
+            assert_eq!(err.code(), Some(code));
+            assert_eq!(err.message(), message);
+        }
+    }
+
+    #[test]
+    fn families_and_coverage() {
+        assert_eq!(ErrorKind::BusyLoading.family(), ErrorFamily::Connection);
+        assert_eq!(ErrorKind::Authentication.family(), ErrorFamily::Connection);
+        assert_eq!(ErrorKind::Moved.family(), ErrorFamily::Response);
+        assert_eq!(ErrorKind::InvalidResponse.family(), ErrorFamily::ClientSide);
+        assert!(ErrorKind::Connection.covers(ErrorKind::BusyLoading));
+        assert!(ErrorKind::Connection.covers(ErrorKind::Authentication));
+        assert!(!ErrorKind::Connection.covers(ErrorKind::Timeout));
+        assert!(!ErrorKind::BusyLoading.covers(ErrorKind::Connection));
+        assert!(ErrorKind::Response.covers(ErrorKind::ReadOnly));
+        assert!(!ErrorKind::ReadOnly.covers(ErrorKind::Response));
+        assert!(!ErrorKind::Timeout.covers(ErrorKind::Connection));
+    }
+
+    #[test]
+    fn display_keeps_code_and_message() {
+        let err = server("WRONGPASS invalid username-password pair");
+        assert_eq!(
+            err.to_string(),
+            "authentication failed: WRONGPASS invalid username-password pair"
+        );
+        let io = Error::io("connect to 127.0.0.1:1", std::io::Error::other("refused"));
+        assert_eq!(io.kind(), ErrorKind::Connection);
+        assert!(io.to_string().contains("refused"));
+        assert_eq!(
+            std::mem::size_of::<Result<()>>(),
+            std::mem::size_of::<usize>()
+        );
+    }
+}
