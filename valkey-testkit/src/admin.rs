@@ -1,15 +1,13 @@
 //! Administrative commands sent to test servers (readiness probes, cluster setup).
 //!
 //! Every call opens a short-lived connection, authenticates if needed, sends one
-//! command and reads one reply. Server error replies become `io::Error`s.
+//! command with the `valkey-client` connection and reads one reply. Server error
+//! replies become `io::Error`s of kind `Other` carrying a [`ReplyError`].
 
 use std::io;
 use std::time::Duration;
 
-use bytes::Bytes;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
-use valkey_client::Value;
+use valkey_client::{Cmd, Connection, ConnectionConfig, Value};
 
 /// Timeout for one administrative round trip.
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
@@ -44,91 +42,62 @@ pub(crate) async fn call_str(port: u16, auth: &Auth, args: &[&str]) -> io::Resul
 }
 
 async fn call_inner(port: u16, auth: &Auth, args: &[&str]) -> io::Result<Value> {
-    let stream = TcpStream::connect(("127.0.0.1", port)).await?;
-    let mut stream = BufReader::new(stream);
-    if let Some(password) = &auth.password {
-        let mut auth_args = vec!["AUTH"];
-        if let Some(user) = &auth.username {
-            auth_args.push(user);
+    let mut conn = Connection::connect(&auth.connection_config(port))
+        .await
+        .map_err(to_io)?;
+    let (name, rest) = args
+        .split_first()
+        .ok_or_else(|| io::Error::other("empty command"))?;
+    let cmd = Cmd::new(name).args(rest.iter().copied());
+    conn.request(&cmd).await.map_err(to_io)
+}
+
+impl Auth {
+    /// A client configuration for `127.0.0.1:port` with these credentials.
+    pub(crate) fn connection_config(&self, port: u16) -> ConnectionConfig {
+        let mut config = ConnectionConfig::tcp("127.0.0.1", port)
+            .set_lib_info(false)
+            .connect_timeout(Some(CALL_TIMEOUT))
+            .response_timeout(Some(CALL_TIMEOUT));
+        if let Some(user) = &self.username {
+            config = config.username(user.clone());
         }
-        auth_args.push(password);
-        send(&mut stream, &auth_args).await?;
-        read_value(&mut stream).await?;
+        if let Some(password) = &self.password {
+            config = config.password(password.clone());
+        }
+        config
     }
-    send(&mut stream, args).await?;
-    read_value(&mut stream).await
 }
 
-async fn send(stream: &mut BufReader<TcpStream>, args: &[&str]) -> io::Result<()> {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
-    for arg in args {
-        out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
-        out.extend_from_slice(arg.as_bytes());
-        out.extend_from_slice(b"\r\n");
+/// A server error reply, carried inside an `io::Error` of kind `Other`.
+#[derive(Debug)]
+pub(crate) struct ReplyError {
+    code: String,
+    text: String,
+}
+
+impl std::fmt::Display for ReplyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
     }
-    stream.get_mut().write_all(&out).await
 }
 
-fn protocol_error(what: impl std::fmt::Display) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, format!("bad reply: {what}"))
+impl std::error::Error for ReplyError {}
+
+/// The error code (`NOAUTH`, `ERR`, ...) if `error` is a server error reply.
+pub(crate) fn reply_code(error: &io::Error) -> Option<&str> {
+    error
+        .get_ref()?
+        .downcast_ref::<ReplyError>()
+        .map(|r| r.code.as_str())
 }
 
-/// Reads one RESP2 value; error replies are returned as `Err`.
-async fn read_value(stream: &mut BufReader<TcpStream>) -> io::Result<Value> {
-    let mut stack: Vec<(usize, Vec<Value>)> = Vec::new();
-    loop {
-        let mut line = String::new();
-        if stream.read_line(&mut line).await? == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "connection closed",
-            ));
-        }
-        let line = line.trim_end_matches(['\r', '\n']);
-        let (kind, rest) = line
-            .split_at_checked(1)
-            .ok_or_else(|| protocol_error("empty line"))?;
-        let value = match kind {
-            "+" => Value::SimpleString(Bytes::copy_from_slice(rest.as_bytes())),
-            "-" => return Err(io::Error::other(rest.to_owned())),
-            ":" => Value::Int(rest.parse().map_err(protocol_error)?),
-            "$" => {
-                let len: i64 = rest.parse().map_err(protocol_error)?;
-                if len < 0 {
-                    Value::Nil
-                } else {
-                    let mut buf = vec![0; len as usize + 2];
-                    stream.read_exact(&mut buf).await?;
-                    buf.truncate(len as usize);
-                    Value::BulkString(Bytes::from(buf))
-                }
-            }
-            "*" => {
-                let len: i64 = rest.parse().map_err(protocol_error)?;
-                if len < 0 {
-                    Value::Nil
-                } else if len == 0 {
-                    Value::Array(Vec::new())
-                } else {
-                    stack.push((len as usize, Vec::with_capacity(len as usize)));
-                    continue;
-                }
-            }
-            other => return Err(protocol_error(format!("unknown type {other:?}"))),
-        };
-        let mut value = value;
-        loop {
-            match stack.last_mut() {
-                None => return Ok(value),
-                Some((want, items)) => {
-                    items.push(value);
-                    if items.len() < *want {
-                        break;
-                    }
-                    let (_, items) = stack.pop().unwrap_or_default();
-                    value = Value::Array(items);
-                }
-            }
-        }
+fn to_io(error: valkey_client::Error) -> io::Error {
+    match error.code() {
+        Some(code) => io::Error::other(ReplyError {
+            code: code.to_owned(),
+            text: error.to_string(),
+        }),
+        None => io::Error::new(io::ErrorKind::ConnectionAborted, error.to_string()),
     }
 }

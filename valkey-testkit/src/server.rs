@@ -7,6 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
+use valkey_client::{Connection, ConnectionConfig};
 
 use crate::admin::{self, Auth};
 use crate::config::{CONFIG_FILE, LOG_FILE, SOCKET_FILE, ServerConfig};
@@ -209,7 +210,7 @@ impl Server {
         if child.try_wait()?.is_none() {
             let shutdown = admin::call(self.port, &auth, &["SHUTDOWN", "NOSAVE", "NOW"]).await;
             if let Err(e) = &shutdown {
-                if e.kind() == io::ErrorKind::Other {
+                if admin::reply_code(e).is_some() {
                     // A server error reply (e.g. NOAUTH): fall back to a signal.
                     let _ = Command::new("kill")
                         .args(["-TERM", &self.last_pid.to_string()])
@@ -267,6 +268,18 @@ impl Server {
         }
     }
 
+    /// A client configuration for this server over TCP, with the configured password
+    /// (or admin credentials).
+    pub fn connection_config(&self) -> ConnectionConfig {
+        self.auth().connection_config(self.port)
+    }
+
+    /// Connects a new `valkey-client` [`Connection`] to this server with
+    /// [`connection_config`](Self::connection_config).
+    pub async fn connect(&self) -> valkey_client::Result<Connection> {
+        Connection::connect(&self.connection_config()).await
+    }
+
     pub(crate) fn auth(&self) -> Auth {
         self.config.auth()
     }
@@ -314,7 +327,7 @@ async fn launch(
                 format!("spawning {}: {e}", binary.display()),
             ))
         })?;
-    let auth = Auth::default();
+    let auth = config.auth();
     let deadline = Instant::now() + config.startup_timeout;
     let failure = loop {
         match child.try_wait() {
@@ -327,7 +340,7 @@ async fn launch(
         match admin::call(port, &auth, &["PING"]).await {
             Ok(_) => return Ok(child),
             // The server is up but wants authentication: it is ready.
-            Err(e) if e.kind() == io::ErrorKind::Other && e.to_string().starts_with("NOAUTH") => {
+            Err(e) if matches!(admin::reply_code(&e), Some("NOAUTH" | "WRONGPASS")) => {
                 return Ok(child);
             }
             Err(_) => {}

@@ -170,3 +170,28 @@ async fn many_servers_in_parallel_get_distinct_ports() {
     ports.dedup();
     assert_eq!(ports.len(), 8);
 }
+
+#[tokio::test]
+async fn connect_with_the_client() {
+    let server = Server::start(ServerConfig::new().password("pw"))
+        .await
+        .unwrap();
+    let mut conn = server.connect().await.unwrap();
+    let set = valkey_client::Cmd::new("SET").arg("a").arg("1");
+    assert!(conn.request(&set).await.unwrap().is_ok());
+    let got = conn
+        .request(&valkey_client::Cmd::new("GET").arg("a"))
+        .await
+        .unwrap();
+    assert_eq!(got.as_str(), Some("1"));
+    // Without the password the server refuses commands.
+    let anonymous = valkey_client::ConnectionConfig::tcp("127.0.0.1", server.port());
+    let refused = match valkey_client::Connection::connect(&anonymous).await {
+        Ok(mut conn) => conn
+            .request(&valkey_client::Cmd::new("GET").arg("a"))
+            .await
+            .is_err(),
+        Err(_) => true,
+    };
+    assert!(refused);
+}
