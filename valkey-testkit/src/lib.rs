@@ -14,11 +14,15 @@
 
 mod admin;
 pub mod binary;
+mod cluster;
 mod config;
 pub mod ports;
 mod server;
+mod slots;
 
 pub use binary::{ensure_installed, valkey_server_path};
+pub use cluster::{Cluster, ClusterConfig};
 pub use config::ServerConfig;
 pub use ports::free_port;
 pub use server::{Server, info_field};
+pub use slots::{SLOT_COUNT, SlotMap, SlotRange};
