@@ -177,9 +177,8 @@ impl Cluster {
             self.all_nodes_known(&ids)
         })
         .await?;
-        for primary in 0..self.primaries {
+        for (primary, id) in ids.iter().enumerate().take(self.primaries) {
             for replica in self.replicas_of(primary) {
-                let id = &ids[primary];
                 self.wait("CLUSTER REPLICATE to succeed", deadline, || async move {
                     admin::call(
                         replica.port(),
