@@ -11,18 +11,23 @@
 //! ```
 //!
 //! The `valkey-server` binary is found or installed by [`valkey_server_path`].
+//! [`TlsTerminator`] puts stunnel in front of a server for TLS tests.
 
 mod admin;
 pub mod binary;
+mod certs;
 mod cluster;
 mod config;
 pub mod ports;
 mod server;
 mod slots;
+mod tls;
 
 pub use binary::{ensure_installed, valkey_server_path};
+pub use certs::{PemPair, TestCerts};
 pub use cluster::{Cluster, ClusterConfig};
 pub use config::ServerConfig;
 pub use ports::free_port;
 pub use server::{Server, info_field};
 pub use slots::{SLOT_COUNT, SlotMap, SlotRange};
+pub use tls::{TlsOptions, TlsTerminator, stunnel_path};
