@@ -146,7 +146,9 @@ impl Cluster {
             replicas_per_primary: config.replicas_per_primary,
             expected,
         };
+        tracing::debug!("cluster: nodes started");
         cluster.build(&ranges, deadline).await?;
+        tracing::debug!("cluster: ready");
         Ok(cluster)
     }
 
@@ -164,15 +166,20 @@ impl Cluster {
             )
             .await?;
         }
-        let first = self.nodes[0].port().to_string();
-        for node in &self.nodes[1..] {
-            admin::call(
-                node.port(),
-                &node.auth(),
-                &["CLUSTER", "MEET", "127.0.0.1", &first],
-            )
-            .await?;
+        // Every node meets every node before it (the first node, at least): the
+        // handshakes then finish in one cluster tick instead of waiting for gossip.
+        for (j, node) in self.nodes.iter().enumerate().skip(1) {
+            for earlier in &self.nodes[..j] {
+                let port = earlier.port().to_string();
+                admin::call(
+                    node.port(),
+                    &node.auth(),
+                    &["CLUSTER", "MEET", "127.0.0.1", &port],
+                )
+                .await?;
+            }
         }
+        tracing::debug!("cluster: slots assigned, nodes met");
         self.wait("every node to know every other node", deadline, || {
             self.all_nodes_known(&ids)
         })
@@ -192,6 +199,7 @@ impl Cluster {
                 .await?;
             }
         }
+        tracing::debug!("cluster: replicas attached");
         self.wait("the cluster to become ready", deadline, || {
             self.check_ready(Some(&self.expected))
         })
