@@ -13,8 +13,9 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// The range client ports are taken from. Cluster bus ports are `port + 10000`, so
-/// they fall in `30000..40000`.
-pub const PORT_RANGE: Range<u16> = 20000..30000;
+/// they fall in `25000..32000`; both stay below Linux's default ephemeral range
+/// (32768..60999), so outgoing connections do not race for them.
+pub const PORT_RANGE: Range<u16> = 15000..22000;
 
 /// Offset of the cluster bus port from the client port (Valkey's default).
 pub const CLUSTER_BUS_OFFSET: u16 = 10000;

@@ -101,3 +101,17 @@ async fn node_restart_rejoins() {
     cluster.stop_node(1).await.unwrap();
     assert!(cluster.node(1).pid().is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_protected_cluster_with_one_shard() {
+    let mut config = ClusterConfig::new(1, 1);
+    config.server = valkey_testkit::ServerConfig::new().password("pw");
+    let cluster = Cluster::start(config).await.unwrap();
+    let map = cluster.slot_map().await.unwrap();
+    assert_eq!(map.len(), 1);
+    assert_eq!((map[0].start, map[0].end), (0, SLOT_COUNT - 1));
+    assert_eq!(map[0].replicas, vec![cluster.replicas_of(0)[0].port()]);
+    // The replica authenticated to its primary with masterauth.
+    let info = cluster.replicas()[0].info("replication").await.unwrap();
+    assert_eq!(info_field(&info, "master_link_status"), Some("up"));
+}
