@@ -33,3 +33,8 @@ pub use config::{Addr, ConnectionConfig, Protocol, Secret, TlsConfig};
 pub use connection::Connection;
 pub use error::{Delivery, Error, ErrorFamily, ErrorKind, Result};
 pub use resp::Value;
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

