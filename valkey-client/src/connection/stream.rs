@@ -36,23 +36,25 @@ impl Stream {
                 ErrorKind::Data,
                 "TLS over a Unix socket is not supported",
             )),
-            (Addr::Tcp { host, port }, tls) => {
+            (Addr::Tcp { host, port }, None) => {
                 let tcp = connect_tcp(host, *port, config.tcp_keepalive).await?;
-                match tls {
-                    None => Ok(Stream::Tcp(tcp)),
-                    Some(tls) => {
-                        let name = tls.server_name_override().unwrap_or(host);
-                        let name = ServerName::try_from(name.to_string()).map_err(|e| {
-                            Error::new(ErrorKind::Data, format!("invalid TLS server name `{name}`"))
-                                .with_source(e)
-                        })?;
-                        let connector = tokio_rustls::TlsConnector::from(tls.rustls_config()?);
-                        let stream = connector.connect(name, tcp).await.map_err(|e| {
-                            Error::io(format!("TLS handshake with {}", config.addr), e)
-                        })?;
-                        Ok(Stream::Tls(Box::new(stream)))
-                    }
-                }
+                Ok(Stream::Tcp(tcp))
+            }
+            (Addr::Tcp { host, port }, Some(tls)) => {
+                // A bad TLS configuration is the caller's error: report it
+                // before touching the network.
+                let name = tls.server_name_override().unwrap_or(host);
+                let name = ServerName::try_from(name.to_string()).map_err(|e| {
+                    Error::new(ErrorKind::Data, format!("invalid TLS server name `{name}`"))
+                        .with_source(e)
+                })?;
+                let connector = tokio_rustls::TlsConnector::from(tls.rustls_config()?);
+                let tcp = connect_tcp(host, *port, config.tcp_keepalive).await?;
+                let stream = connector
+                    .connect(name, tcp)
+                    .await
+                    .map_err(|e| Error::io(format!("TLS handshake with {}", config.addr), e))?;
+                Ok(Stream::Tls(Box::new(stream)))
             }
         }
     }
