@@ -89,6 +89,18 @@ impl Cmd {
         std::str::from_utf8(&encoded[start..end]).unwrap_or("?")
     }
 
+    /// The arguments, the name first, as raw bytes.
+    pub fn arg_iter(&self) -> ArgIter<'_> {
+        ArgIter {
+            rest: &self.args,
+        }
+    }
+
+    /// The argument at `index` (0 is the name).
+    pub fn arg_at(&self, index: usize) -> Option<&[u8]> {
+        self.arg_iter().nth(index)
+    }
+
     /// Appends the full RESP encoding (`*N\r\n` then the arguments) to `out`.
     pub fn write_to(&self, out: &mut BytesMut) {
         let mut n = itoa::Buffer::new();
@@ -105,6 +117,29 @@ impl Cmd {
         let mut out = BytesMut::new();
         self.write_to(&mut out);
         out.freeze()
+    }
+}
+
+/// Iterator over the arguments of a [`Cmd`], see [`Cmd::arg_iter`].
+#[derive(Debug, Clone)]
+pub struct ArgIter<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for ArgIter<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        // Each entry is `$<len>\r\n<bytes>\r\n`, written by `Cmd::push`.
+        let header_end = self.rest.iter().position(|&b| b == b'\n')?;
+        let len: usize = std::str::from_utf8(self.rest.get(1..header_end.saturating_sub(1))?)
+            .ok()?
+            .parse()
+            .ok()?;
+        let start = header_end + 1;
+        let arg = self.rest.get(start..start + len)?;
+        self.rest = self.rest.get(start + len + 2..).unwrap_or(&[]);
+        Some(arg)
     }
 }
 
@@ -189,6 +224,15 @@ mod tests {
         );
         assert_eq!(cmd.name(), "SET");
         assert_eq!(cmd.arg_count(), 5);
+    }
+
+    #[test]
+    fn arguments_iterate_back() {
+        let cmd = Cmd::new("HSET").arg("h").arg(&b"a\r\nb"[..]).arg(7);
+        let args: Vec<&[u8]> = cmd.arg_iter().collect();
+        assert_eq!(args, [&b"HSET"[..], b"h", b"a\r\nb", b"7"]);
+        assert_eq!(cmd.arg_at(2), Some(&b"a\r\nb"[..]));
+        assert_eq!(cmd.arg_at(4), None);
     }
 
     #[test]

@@ -28,7 +28,7 @@ pub mod connection;
 pub mod error;
 pub mod resp;
 
-pub use cmd::{Cmd, ToArg};
+pub use cmd::{ArgIter, Cmd, ToArg};
 pub use config::{Addr, ConnectionConfig, Protocol, Secret, TlsConfig};
 pub use connection::Connection;
 pub use error::{Delivery, Error, ErrorFamily, ErrorKind, Result};
