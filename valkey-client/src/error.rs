@@ -6,6 +6,7 @@
 //! state together.
 
 use std::fmt;
+use std::sync::Arc;
 
 use crate::resp::{ProtocolError, ServerError};
 
@@ -216,17 +217,20 @@ pub enum Delivery {
 
 /// The error type of every fallible operation in this library.
 ///
-/// Boxed inside so that `Result<T>` stays small on the hot path.
+/// Boxed inside so that `Result<T>` stays small on the hot path. Cloning is
+/// cheap enough for the error paths that share one failure among callers.
+#[derive(Clone)]
 pub struct Error {
     inner: Box<Inner>,
 }
 
+#[derive(Clone)]
 struct Inner {
     kind: ErrorKind,
     delivery: Delivery,
     message: String,
     server: Option<ServerError>,
-    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    source: Option<Arc<dyn std::error::Error + Send + Sync + 'static>>,
 }
 
 impl Error {
@@ -269,7 +273,7 @@ impl Error {
 
     /// Attaches the underlying cause.
     pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Error {
-        self.inner.source = Some(Box::new(source));
+        self.inner.source = Some(Arc::new(source));
         self
     }
 

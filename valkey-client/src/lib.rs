@@ -26,12 +26,14 @@ pub mod cmd;
 pub mod config;
 pub mod connection;
 pub mod error;
+mod from_value;
 pub mod resp;
 
 pub use cmd::{ArgIter, Cmd, ToArg};
 pub use config::{Addr, ConnectionConfig, Protocol, Secret, TlsConfig};
-pub use connection::Connection;
+pub use connection::{Connection, MultiplexOptions, Multiplexed};
 pub use error::{Delivery, Error, ErrorFamily, ErrorKind, Result};
+pub use from_value::FromValue;
 pub use resp::Value;
 
 /// The README's examples, compiled and run as doc tests.

@@ -8,6 +8,7 @@
 //! layer above replaces broken connections.
 
 mod handshake;
+mod multiplexed;
 mod stream;
 
 use std::collections::VecDeque;
@@ -20,11 +21,12 @@ use crate::config::{ConnectionConfig, Protocol};
 use crate::error::{Delivery, Error, ErrorKind, Result};
 use crate::resp::{self, Limits, Value};
 
+pub use multiplexed::{MultiplexOptions, Multiplexed};
 pub use stream::Stream;
 
 /// How much to read at least per `read` call: replies usually fit, and a
 /// larger buffer means fewer syscalls under pipelining.
-const READ_CHUNK: usize = 16 * 1024;
+pub(crate) const READ_CHUNK: usize = 16 * 1024;
 /// Out-of-band pushes kept for [`Connection::take_pushes`] before the oldest
 /// are dropped, so a server that pushes without pause cannot grow us forever.
 const MAX_PENDING_PUSHES: usize = 4096;
@@ -133,6 +135,20 @@ impl Connection {
     /// Out-of-band RESP3 pushes received while waiting for replies.
     pub fn take_pushes(&mut self) -> Vec<Value> {
         self.pushes.drain(..).collect()
+    }
+
+    /// Hands the open stream over to a [`Multiplexed`] driver, with any bytes
+    /// already read. `None` when the connection is broken.
+    pub(crate) fn into_parts(self) -> Option<(Stream, BytesMut, Limits, Protocol, String)> {
+        let Connection {
+            stream,
+            read_buf,
+            limits,
+            protocol,
+            addr,
+            ..
+        } = self;
+        stream.map(|s| (s, read_buf, limits, protocol, addr))
     }
 
     /// Closes the socket and remembers why; later requests fail unsent.

@@ -1,0 +1,150 @@
+//! The multiplexed connection against a real valkey-server: many tasks on one
+//! socket, replies matched in order, timeouts that do not disturb others.
+
+use std::time::{Duration, Instant};
+
+use valkey_client::{Cmd, Connection, Delivery, ErrorKind, MultiplexOptions, Multiplexed};
+use valkey_testkit::{Server, ServerConfig};
+
+async fn mux(server: &Server, options: MultiplexOptions) -> Multiplexed {
+    let conn = Connection::connect(&server.connection_config())
+        .await
+        .unwrap();
+    Multiplexed::new(conn, options).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_tasks_each_get_their_own_replies() {
+    let server = Server::start(ServerConfig::new()).await.unwrap();
+    let conn = mux(&server, MultiplexOptions::default()).await;
+    let mut tasks = Vec::new();
+    for t in 0..64 {
+        let conn = conn.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..200 {
+                let key = format!("task{t}:{}", i % 7);
+                let value = format!("{t}-{i}");
+                let set = Cmd::new("SET").arg(&key).arg(&value).to_bytes();
+                assert!(conn.send(set, None).await.unwrap().is_ok());
+                let got = conn
+                    .send(Cmd::new("GET").arg(&key).to_bytes(), None)
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    got.as_str(),
+                    Some(value.as_str()),
+                    "task {t} got another's reply"
+                );
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    // All of it went through the one socket: ours, plus the one `info` opens.
+    let clients = server.info("clients").await.unwrap();
+    assert!(clients.contains("connected_clients:2\r\n"), "{clients}");
+}
+
+#[tokio::test]
+async fn a_timed_out_request_does_not_shift_the_replies_of_others() {
+    let server = Server::start(ServerConfig::new()).await.unwrap();
+    let conn = mux(&server, MultiplexOptions::default()).await;
+    conn.send(Cmd::new("SET").arg("k").arg("v").to_bytes(), None)
+        .await
+        .unwrap();
+    let slow = conn.send(
+        Cmd::new("DEBUG").arg("SLEEP").arg("0.3").to_bytes(),
+        Some(Duration::from_millis(50)),
+    );
+    let err = slow.await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout);
+    assert_eq!(err.delivery(), Delivery::SentNoReply);
+    // The DEBUG reply (+OK) arrives later and must be discarded, not handed
+    // to this GET.
+    let got = conn
+        .send(Cmd::new("GET").arg("k").to_bytes(), None)
+        .await
+        .unwrap();
+    assert_eq!(got.as_str(), Some("v"));
+    assert!(conn.is_alive());
+}
+
+#[tokio::test]
+async fn a_silent_connection_is_declared_dead() {
+    let server = Server::start(ServerConfig::new()).await.unwrap();
+    let options = MultiplexOptions {
+        response_timeout: Some(Duration::from_millis(200)),
+        ..MultiplexOptions::default()
+    };
+    let conn = mux(&server, options).await;
+    let blocker = conn.clone();
+    let sleeping = tokio::spawn(async move {
+        blocker
+            .send(Cmd::new("DEBUG").arg("SLEEP").arg("1").to_bytes(), None)
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let started = Instant::now();
+    let err = conn
+        .send(Cmd::new("GET").arg("k").to_bytes(), None)
+        .await
+        .unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert_eq!(err.delivery(), Delivery::SentNoReply);
+    let err = sleeping.await.unwrap().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout);
+    assert!(!conn.is_alive());
+    let err = conn
+        .send(Cmd::new("PING").to_bytes(), None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Connection);
+    assert_eq!(err.delivery(), Delivery::NotSent);
+}
+
+#[tokio::test]
+async fn server_errors_are_per_request_and_loading_drains_the_connection() {
+    let server = Server::start(ServerConfig::new()).await.unwrap();
+    let conn = mux(&server, MultiplexOptions::default()).await;
+    let err = conn
+        .send(Cmd::new("INCR").arg("a").arg("b").to_bytes(), None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Response);
+    assert!(
+        conn.is_alive(),
+        "an ordinary error leaves the connection up"
+    );
+    let loading = Cmd::new("EVAL")
+        .arg("return redis.error_reply('LOADING pretend')")
+        .arg(0);
+    let err = conn.send(loading.to_bytes(), None).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::BusyLoading);
+    assert!(
+        !conn.is_alive(),
+        "connection-family replies retire the connection"
+    );
+}
+
+#[tokio::test]
+async fn killed_server_fails_outstanding_requests_as_sent() {
+    let mut server = Server::start(ServerConfig::new()).await.unwrap();
+    let conn = mux(&server, MultiplexOptions::default()).await;
+    let blocked = conn.clone();
+    let waiting = tokio::spawn(async move {
+        blocked
+            .send(Cmd::new("BLPOP").arg("nothing").arg(0).to_bytes(), None)
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    server.kill();
+    let err = waiting.await.unwrap().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Connection, "{err}");
+    assert_eq!(err.delivery(), Delivery::SentNoReply);
+}
