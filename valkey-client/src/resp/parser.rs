@@ -396,7 +396,11 @@ impl<'a, const BUILD: bool> Walker<'a, BUILD> {
             b'!' => {
                 let len = self.length("blob error", false)?.unwrap_or(0);
                 let (s, e) = self.blob("blob error", len)?;
-                Ok(self.error(s, e))
+                Ok(if BUILD {
+                    Value::Error(ServerError::from_blob(self.get(s, e)))
+                } else {
+                    Value::Nil
+                })
             }
             b'=' => {
                 let len = self.length("verbatim string", false)?.unwrap_or(0);
@@ -419,6 +423,7 @@ impl<'a, const BUILD: bool> Walker<'a, BUILD> {
         }
     }
 
+    /// The error of a `-` line.
     fn error(&self, start: usize, end: usize) -> Value {
         if BUILD {
             Value::Error(ServerError::from_line(self.get(start, end)))

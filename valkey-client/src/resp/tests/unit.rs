@@ -96,6 +96,15 @@ fn errors() {
         message: "3999 127.0.0.1:6381".into(),
     };
     assert_eq!(one(b"-MOVED 3999 127.0.0.1:6381\r\n"), Value::Error(moved));
+    // Blob errors are kept byte for byte, trailing CR/LF included (found by fuzzing).
+    let crlf = ServerError {
+        code: "E\r".into(),
+        message: "x\n".into(),
+    };
+    assert_eq!(one(b"!5\r\nE\r x\n\r\n"), Value::Error(crlf.clone()));
+    let mut out = BytesMut::new();
+    encode_value(&mut out, &Value::Error(crlf.clone()));
+    assert_eq!(one(&out), Value::Error(crlf));
     let bare = ServerError {
         code: "LOADING".into(),
         message: String::new(),
