@@ -12,3 +12,6 @@ mod value;
 pub use encoder::{encode_command, encode_value};
 pub use parser::{Limits, ProtocolError, decode};
 pub use value::{ServerError, Value};
+
+#[cfg(test)]
+mod tests;

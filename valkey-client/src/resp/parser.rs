@@ -190,6 +190,10 @@ impl<'a, const BUILD: bool> Walker<'a, BUILD> {
     /// Reads a length header: digits, or `-1` (returned as `None`) when
     /// `null_ok`.
     fn length(&mut self, what: &str, null_ok: bool) -> Walk<Option<usize>> {
+        if let Some(n) = self.plain_length() {
+            return Ok(Some(n));
+        }
+        // Everything else (null, errors, incomplete) takes the general path.
         let (s, e) = self.line(what, MAX_NUMBER_LINE)?;
         let text = self.get(s, e);
         if text == b"-1" && null_ok {
@@ -218,6 +222,26 @@ impl<'a, const BUILD: bool> Walker<'a, BUILD> {
             };
         }
         Ok(Some(n))
+    }
+
+    /// The hot path of [`Self::length`]: one or more digits then CRLF, all in
+    /// the buffer, in a single scan.
+    #[inline]
+    fn plain_length(&mut self) -> Option<usize> {
+        let rest = self.src.get(self.pos..)?;
+        let mut n: usize = 0;
+        for (i, &b) in rest.iter().enumerate().take(MAX_NUMBER_LINE) {
+            let digit = b.wrapping_sub(b'0');
+            if digit <= 9 {
+                n = n.checked_mul(10)?.checked_add(usize::from(digit))?;
+            } else if b == b'\r' && i > 0 && rest.get(i + 1) == Some(&b'\n') {
+                self.pos += i + 2;
+                return Some(n);
+            } else {
+                return None;
+            }
+        }
+        None
     }
 
     /// Reads a length-prefixed payload of `len` bytes plus its CRLF, after
@@ -299,7 +323,25 @@ impl<'a, const BUILD: bool> Walker<'a, BUILD> {
     }
 
     /// Walks one value starting at `self.pos`, nested inside `depth` aggregates.
+    #[inline]
     fn value(&mut self, depth: usize) -> Walk<Value> {
+        // Bulk strings dominate replies; keep their path small enough to inline
+        // into the aggregate loops.
+        if self.src.get(self.pos) == Some(&b'$') {
+            self.pos += 1;
+            return match self.length("bulk string", true)? {
+                None => Ok(Value::Nil),
+                Some(len) => {
+                    let (s, e) = self.blob("bulk string", len)?;
+                    Ok(Value::BulkString(self.bytes(s, e)))
+                }
+            };
+        }
+        self.other(depth)
+    }
+
+    /// Walks any value but a bulk string.
+    fn other(&mut self, depth: usize) -> Walk<Value> {
         let Some(&tag) = self.src.get(self.pos) else {
             return Err(Fail::Incomplete);
         };
@@ -396,7 +438,11 @@ impl<'a, const BUILD: bool> Walker<'a, BUILD> {
             b'!' => {
                 let len = self.length("blob error", false)?.unwrap_or(0);
                 let (s, e) = self.blob("blob error", len)?;
-                Ok(self.error(s, e))
+                Ok(if BUILD {
+                    Value::Error(ServerError::from_blob(self.get(s, e)))
+                } else {
+                    Value::Nil
+                })
             }
             b'=' => {
                 let len = self.length("verbatim string", false)?.unwrap_or(0);
@@ -419,6 +465,7 @@ impl<'a, const BUILD: bool> Walker<'a, BUILD> {
         }
     }
 
+    /// The error of a `-` line.
     fn error(&self, start: usize, end: usize) -> Value {
         if BUILD {
             Value::Error(ServerError::from_line(self.get(start, end)))

@@ -78,6 +78,25 @@ impl ServerError {
     }
 }
 
+impl ServerError {
+    /// Splits a RESP3 blob error's payload (`!<len>\r\n<payload>\r\n`) into
+    /// code and message. Unlike [`ServerError::from_line`] nothing is trimmed:
+    /// a length-prefixed payload may legitimately end in CR or LF.
+    pub fn from_blob(payload: &[u8]) -> ServerError {
+        let text = String::from_utf8_lossy(payload);
+        match text.split_once(' ') {
+            Some((code, message)) => ServerError {
+                code: code.to_string(),
+                message: message.to_string(),
+            },
+            None => ServerError {
+                code: text.into_owned(),
+                message: String::new(),
+            },
+        }
+    }
+}
+
 impl std::fmt::Display for ServerError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if self.message.is_empty() {
