@@ -22,12 +22,17 @@
 //! # Ok(()) }
 //! ```
 
+pub mod backoff;
 pub mod cmd;
 pub mod config;
 pub mod connection;
 pub mod error;
 pub mod resp;
 
+pub use backoff::{
+    Backoff, ConstantBackoff, DecorrelatedJitterBackoff, EqualJitterBackoff, ExponentialBackoff,
+    FullJitterBackoff, NoBackoff, default_backoff,
+};
 pub use cmd::{ArgIter, Cmd, ToArg};
 pub use config::{Addr, ConnectionConfig, Protocol, Secret, TlsConfig};
 pub use connection::Connection;
