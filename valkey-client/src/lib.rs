@@ -12,6 +12,12 @@
 //! - [`config`]: connection settings, from setters or a URL;
 //! - [`connection`]: one socket (TCP, Unix, TLS) with its handshake.
 //!
+//! Beside them, independent of connections:
+//!
+//! - [`backoff`]: the waits between retries, valkey-py's strategies;
+//! - [`retry`]: [`Retry`], which runs any operation again after supported
+//!   failures, async or blocking.
+//!
 //! ```no_run
 //! # async fn demo() -> valkey_client::Result<()> {
 //! use valkey_client::{Cmd, Connection, ConnectionConfig};
@@ -22,19 +28,26 @@
 //! # Ok(()) }
 //! ```
 
+pub mod backoff;
 pub mod cmd;
 pub mod config;
 pub mod connection;
 pub mod error;
 mod from_value;
 pub mod resp;
+pub mod retry;
 
+pub use backoff::{
+    Backoff, ConstantBackoff, DecorrelatedJitterBackoff, EqualJitterBackoff, ExponentialBackoff,
+    FullJitterBackoff, NoBackoff, default_backoff,
+};
 pub use cmd::{ArgIter, Cmd, ToArg};
 pub use config::{Addr, ConnectionConfig, Protocol, Secret, TlsConfig};
 pub use connection::{Connection, MultiplexOptions, Multiplexed};
 pub use error::{Delivery, Error, ErrorFamily, ErrorKind, Result};
 pub use from_value::FromValue;
 pub use resp::Value;
+pub use retry::Retry;
 
 /// The README's examples, compiled and run as doc tests.
 #[cfg(doctest)]
