@@ -29,6 +29,7 @@
 //! ```
 
 pub mod backoff;
+mod client;
 pub mod cmd;
 pub mod config;
 pub mod connection;
@@ -40,6 +41,9 @@ pub mod retry;
 pub use backoff::{
     Backoff, ConstantBackoff, DecorrelatedJitterBackoff, EqualJitterBackoff, ExponentialBackoff,
     FullJitterBackoff, NoBackoff, default_backoff,
+};
+pub use client::{
+    CallOptions, Event, EventListener, GiveUpReason, RetryBudget, Valkey, ValkeyBuilder,
 };
 pub use cmd::{ArgIter, Cmd, ToArg};
 pub use config::{Addr, ConnectionConfig, Protocol, Secret, TlsConfig};

@@ -128,6 +128,14 @@ impl ConnectionConfig {
         url::parse(url)
     }
 
+    /// This address with every other setting taken from `other`.
+    pub(crate) fn clone_settings_from(self, other: &ConnectionConfig) -> ConnectionConfig {
+        ConnectionConfig {
+            addr: self.addr,
+            ..other.clone()
+        }
+    }
+
     /// Uses TLS with this configuration (TCP only).
     pub fn tls(mut self, tls: TlsConfig) -> Self {
         self.tls = Some(tls);

@@ -1,0 +1,138 @@
+//! [`Event`]: what the client reports about retries and reconnects.
+//!
+//! Every event is also a `tracing` event (target `valkey_client`), so a
+//! subscriber sees them without any listener. Events happen only on
+//! failures: the success path never builds one.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::Error;
+
+/// Something the retry or reconnect machinery did.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Event<'a> {
+    /// A command failed and will be sent again after `wait`.
+    Retry {
+        /// The command's name.
+        command: &'a str,
+        /// Failures so far for this call (1 on the first retry).
+        attempt: u32,
+        /// The backoff before the next attempt.
+        wait: Duration,
+        /// The failure being retried.
+        error: &'a Error,
+    },
+    /// A command failed for good.
+    GaveUp {
+        /// The command's name.
+        command: &'a str,
+        /// Attempts made, the first included.
+        attempts: u32,
+        /// Why no further attempt was made.
+        reason: GiveUpReason,
+        /// The error returned to the caller.
+        error: &'a Error,
+    },
+    /// The connection is down; the next attempt to open it follows `wait`.
+    Reconnecting {
+        /// The server address.
+        addr: &'a str,
+        /// Failed attempts so far (1 after the first).
+        attempt: u32,
+        /// The wait before the next attempt.
+        wait: Duration,
+        /// Why the connection is down, or why the last attempt failed.
+        error: &'a Error,
+    },
+    /// A new connection is up after a failure.
+    Reconnected {
+        /// The server address.
+        addr: &'a str,
+        /// Failed attempts before this success.
+        failed_attempts: u32,
+    },
+    /// Background reconnection stopped after the configured number of
+    /// attempts; the next command tries again.
+    ReconnectGaveUp {
+        /// The server address.
+        addr: &'a str,
+        /// Failed attempts.
+        attempts: u32,
+        /// The last failure.
+        error: &'a Error,
+    },
+}
+
+/// Why a failed command was not retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum GiveUpReason {
+    /// No retry is configured, or the error's kind is not retried.
+    NotRetried,
+    /// The request may have run and the command is not safe to repeat (at
+    /// most once by default; opt in per call or per client).
+    MayHaveRun,
+    /// The configured number of retries is spent.
+    RetriesExhausted,
+    /// The next attempt would start after the call's deadline.
+    DeadlineReached,
+    /// The client's retry budget is empty.
+    BudgetExhausted,
+}
+
+/// A function called with every [`Event`].
+pub type EventListener = Arc<dyn Fn(&Event<'_>) + Send + Sync>;
+
+/// Reports an event to `tracing` and to the listener, if any.
+pub(crate) fn emit(listener: Option<&EventListener>, event: Event<'_>) {
+    match &event {
+        Event::Retry {
+            command,
+            attempt,
+            wait,
+            error,
+        } => tracing::info!(
+            command,
+            attempt,
+            wait_ms = wait.as_millis() as u64,
+            kind = ?error.kind(),
+            error = %error,
+            "retrying command"
+        ),
+        Event::GaveUp {
+            command,
+            attempts,
+            reason,
+            error,
+        } => {
+            tracing::warn!(command, attempts, ?reason, kind = ?error.kind(), error = %error, "command failed")
+        }
+        Event::Reconnecting {
+            addr,
+            attempt,
+            wait,
+            error,
+        } => tracing::info!(
+            addr,
+            attempt,
+            wait_ms = wait.as_millis() as u64,
+            kind = ?error.kind(),
+            error = %error,
+            "reconnecting"
+        ),
+        Event::Reconnected {
+            addr,
+            failed_attempts,
+        } => tracing::info!(addr, failed_attempts, "reconnected"),
+        Event::ReconnectGaveUp {
+            addr,
+            attempts,
+            error,
+        } => tracing::warn!(addr, attempts, error = %error, "gave up reconnecting"),
+    }
+    if let Some(listener) = listener {
+        listener(&event);
+    }
+}
