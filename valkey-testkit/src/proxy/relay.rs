@@ -10,7 +10,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use valkey_client::resp::{self, Limits, Value};
 
-use super::{Fault, Shared, Verdict, lock};
+use super::shared::{Fault, Shared, Verdict, lock};
 
 /// Room made for each read.
 const READ_CHUNK: usize = 16 * 1024;
