@@ -2,6 +2,7 @@
 
 use std::time::{Duration, Instant};
 
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use valkey_client::{Cmd, Connection, ConnectionConfig, ErrorKind};
 use valkey_testkit::{FaultProxy, Server, ServerConfig};
 
@@ -102,6 +103,48 @@ async fn cut_mid_reply_breaks_a_large_reply() {
     assert_eq!(proxy.faults_triggered(), 1);
 }
 
+/// Sends `request` raw and reads until the proxy closes the connection.
+async fn raw_until_eof(port: u16, request: &[u8]) -> Vec<u8> {
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut received = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut received))
+        .await
+        .unwrap()
+        .unwrap();
+    received
+}
+
+#[tokio::test]
+async fn reply_faults_strike_the_faulted_commands_reply_in_a_pipeline() {
+    let (server, proxy) = setup().await;
+    let mut direct = server.connect().await.unwrap();
+    direct
+        .request(&Cmd::new("SET").arg("k").arg("hello world"))
+        .await
+        .unwrap();
+    let pipeline = b"*1\r\n$4\r\nPING\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n*1\r\n$4\r\nPING\r\n";
+    // The reply to GET is `$11\r\nhello world\r\n`, 18 bytes: 9 get through.
+    proxy.cut_mid_reply("GET");
+    let received = raw_until_eof(proxy.port(), pipeline).await;
+    assert_eq!(received, b"+PONG\r\n$11\r\nhell");
+    proxy.cut_after_request("GET");
+    let received = raw_until_eof(proxy.port(), pipeline).await;
+    assert_eq!(received, b"+PONG\r\n");
+    assert_eq!(proxy.commands_seen("GET"), 2);
+    assert_eq!(proxy.commands_seen("PING"), 2);
+    // Inline commands are not RESP: relayed raw.
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", proxy.port()))
+        .await
+        .unwrap();
+    stream.write_all(b"PING\r\n").await.unwrap();
+    let mut reply = [0; 7];
+    stream.read_exact(&mut reply).await.unwrap();
+    assert_eq!(&reply, b"+PONG\r\n");
+}
+
 #[tokio::test]
 async fn latency_delays_requests() {
     let (_server, proxy) = setup().await;
@@ -149,6 +192,10 @@ async fn refused_connections_fail_fast_then_recover() {
     let err = Connection::connect(&config(&proxy)).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Connection, "{err}");
     assert!(start.elapsed() < Duration::from_secs(1));
+    let refused = tokio::net::TcpStream::connect(("127.0.0.1", proxy.port()))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
     // Open connections are untouched.
     open.request(&Cmd::new("PING")).await.unwrap();
     proxy.refuse_connections(false);
