@@ -20,6 +20,9 @@
 //!   cluster bus port; servers that lose a port race are retried on a new port.
 //! - [`Server`] is one process in its own temporary directory; [`Cluster`] is a
 //!   set of them joined into a cluster with the crate's own client.
+//! - [`FaultProxy`] sits between a client and a server and injects network faults
+//!   aimed at one command: connections cut before a request, after it ran, in the
+//!   middle of its reply; latency, black holes, refused connections.
 //! - [`TlsTerminator`] puts Debian's `stunnel4` in front of a server for TLS tests
 //!   (the packaged Valkey has no TLS), with certificates generated on the fly.
 //!
@@ -32,6 +35,7 @@ mod certs;
 mod cluster;
 mod config;
 pub mod ports;
+mod proxy;
 mod server;
 mod slots;
 mod tls;
@@ -41,6 +45,7 @@ pub use certs::{PemPair, TestCerts};
 pub use cluster::{Cluster, ClusterConfig};
 pub use config::ServerConfig;
 pub use ports::free_port;
+pub use proxy::{CommandFilter, FaultProxy};
 pub use server::{Server, info_field};
 pub use slots::{SLOT_COUNT, SlotMap, SlotRange};
 pub use tls::{TlsOptions, TlsTerminator, stunnel_path};
