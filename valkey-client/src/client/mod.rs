@@ -180,7 +180,7 @@ impl Valkey {
         let deadline = options
             .timeout
             .or(inner.request_timeout)
-            .map(|limit| Instant::now() + limit);
+            .and_then(|limit| Instant::now().checked_add(limit));
         // The happy path: one attempt, no retry state built.
         let err = match self.attempt(&bytes, deadline).await {
             Ok(value) => return Ok(value),
@@ -246,7 +246,7 @@ impl Valkey {
                 return give_up(err, failures, GiveUpReason::BudgetExhausted);
             }
             let wait = backoff.compute(failures);
-            if deadline.is_some_and(|d| Instant::now() + wait >= d) {
+            if deadline.is_some_and(|d| d.saturating_duration_since(Instant::now()) <= wait) {
                 return give_up(err, failures, GiveUpReason::DeadlineReached);
             }
             emit(

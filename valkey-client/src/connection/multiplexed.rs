@@ -224,7 +224,7 @@ impl Driver {
             // Arm the dead-connection watchdog when requests are outstanding.
             if let Some(limit) = self.options.response_timeout {
                 if !self.pending.is_empty() && !watchdog_armed {
-                    watchdog.as_mut().reset(Instant::now() + limit);
+                    watchdog.as_mut().reset(far_or(Instant::now(), limit));
                     watchdog_armed = true;
                 } else if self.pending.is_empty() {
                     watchdog_armed = false;
@@ -282,7 +282,7 @@ impl Driver {
                             format!("{} answered nothing for {limit:?}; connection declared dead", self.shared.addr),
                         ));
                     }
-                    watchdog.as_mut().reset(last_read + limit);
+                    watchdog.as_mut().reset(far_or(last_read, limit));
                 }
             }
         };
@@ -388,6 +388,12 @@ impl Driver {
             let _ = request.reply.send(Err(not_sent(&self.shared.addr)));
         }
     }
+}
+
+/// `at + limit`, or a day from `at` when the sum does not fit (a huge limit).
+fn far_or(at: Instant, limit: Duration) -> Instant {
+    at.checked_add(limit)
+        .unwrap_or_else(|| at + Duration::from_secs(86_400))
 }
 
 fn not_sent(addr: &str) -> Error {
