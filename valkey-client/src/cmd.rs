@@ -91,9 +91,7 @@ impl Cmd {
 
     /// The arguments, the name first, as raw bytes.
     pub fn arg_iter(&self) -> ArgIter<'_> {
-        ArgIter {
-            rest: &self.args,
-        }
+        ArgIter { rest: &self.args }
     }
 
     /// The argument at `index` (0 is the name).
