@@ -20,6 +20,8 @@ mod flags;
 mod keys;
 mod repeat;
 mod table_generated;
+#[cfg(test)]
+mod tests;
 
 use std::cmp::Ordering;
 
