@@ -9,6 +9,7 @@
 //! - [`error`]: one [`Error`] type with an [`ErrorKind`], a family and the
 //!   delivery state of the request;
 //! - [`Cmd`]: a command encoded once into its wire form;
+//! - [`command`]: the command table: flags, keys, cluster policies, repeat safety;
 //! - [`config`]: connection settings, from setters or a URL;
 //! - [`connection`]: one socket (TCP, Unix, TLS) with its handshake.
 //!
@@ -31,6 +32,7 @@
 pub mod backoff;
 mod client;
 pub mod cmd;
+pub mod command;
 pub mod config;
 pub mod connection;
 pub mod error;
