@@ -15,6 +15,7 @@ use bytes::Bytes;
 use tokio::time::Instant;
 
 use crate::cmd::{Cmd, ToArg};
+use crate::command::{self, RepeatSafety};
 use crate::error::{Delivery, Error, Result};
 use crate::from_value::FromValue;
 use crate::resp::Value;
@@ -219,7 +220,7 @@ impl Valkey {
         let opted_in = options
             .retry_non_idempotent
             .unwrap_or(inner.retry_non_idempotent);
-        let safe = is_safe_to_repeat(cmd);
+        let safe = command::repeat_safety(cmd) != RepeatSafety::NotSafe;
         let mut backoff = retry.backoff();
         backoff.reset();
         let mut failures: u32 = 0;
@@ -292,12 +293,4 @@ impl Valkey {
         let limit = inner.response_timeout.map_or(left, |t| t.min(left));
         conn.send(bytes.clone(), Some(limit)).await
     }
-}
-
-/// Interim classification until the command table lands: GET-like reads only.
-fn is_safe_to_repeat(cmd: &Cmd) -> bool {
-    matches!(
-        cmd.name().to_ascii_uppercase().as_str(),
-        "GET" | "PING" | "SET" | "DEL" | "EXISTS" | "MGET"
-    )
 }
