@@ -55,7 +55,15 @@ fn patient_retry() -> Retry {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commands_survive_a_kill_and_restart_with_retry() {
-    let mut server = Server::start(ServerConfig::new()).await.unwrap();
+    // Every write is on disk before its reply, so a kill loses nothing and
+    // each GET must see the SET before it.
+    let mut server = Server::start(
+        ServerConfig::new()
+            .config("appendonly", "yes")
+            .config("appendfsync", "always"),
+    )
+    .await
+    .unwrap();
     let events = Recorder::default();
     let client = events
         .attach(builder(&server).retry(patient_retry()))

@@ -24,12 +24,9 @@ async fn many_tasks_each_get_their_own_replies() {
             for i in 0..200 {
                 let key = format!("task{t}:{}", i % 7);
                 let value = format!("{t}-{i}");
-                let set = Cmd::new("SET").arg(&key).arg(&value).to_bytes();
-                assert!(conn.send(set, None).await.unwrap().is_ok());
-                let got = conn
-                    .send(Cmd::new("GET").arg(&key).to_bytes(), None)
-                    .await
-                    .unwrap();
+                let set = Cmd::new("SET").arg(&key).arg(&value);
+                assert!(conn.send(&set, None).await.unwrap().is_ok());
+                let got = conn.send(&Cmd::new("GET").arg(&key), None).await.unwrap();
                 assert_eq!(
                     got.as_str(),
                     Some(value.as_str()),
@@ -50,22 +47,17 @@ async fn many_tasks_each_get_their_own_replies() {
 async fn a_timed_out_request_does_not_shift_the_replies_of_others() {
     let server = Server::start(ServerConfig::new()).await.unwrap();
     let conn = mux(&server, MultiplexOptions::default()).await;
-    conn.send(Cmd::new("SET").arg("k").arg("v").to_bytes(), None)
+    conn.send(&Cmd::new("SET").arg("k").arg("v"), None)
         .await
         .unwrap();
-    let slow = conn.send(
-        Cmd::new("DEBUG").arg("SLEEP").arg("0.3").to_bytes(),
-        Some(Duration::from_millis(50)),
-    );
+    let sleep = Cmd::new("DEBUG").arg("SLEEP").arg("0.3");
+    let slow = conn.send(&sleep, Some(Duration::from_millis(50)));
     let err = slow.await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Timeout);
     assert_eq!(err.delivery(), Delivery::SentNoReply);
     // The DEBUG reply (+OK) arrives later and must be discarded, not handed
     // to this GET.
-    let got = conn
-        .send(Cmd::new("GET").arg("k").to_bytes(), None)
-        .await
-        .unwrap();
+    let got = conn.send(&Cmd::new("GET").arg("k"), None).await.unwrap();
     assert_eq!(got.as_str(), Some("v"));
     assert!(conn.is_alive());
 }
@@ -73,21 +65,19 @@ async fn a_timed_out_request_does_not_shift_the_replies_of_others() {
 #[tokio::test]
 async fn a_silent_connection_is_declared_dead() {
     let server = Server::start(ServerConfig::new()).await.unwrap();
-    let options = MultiplexOptions {
-        response_timeout: Some(Duration::from_millis(200)),
-        ..MultiplexOptions::default()
-    };
+    let mut options = MultiplexOptions::default();
+    options.response_timeout = Some(Duration::from_millis(200));
     let conn = mux(&server, options).await;
     let blocker = conn.clone();
     let sleeping = tokio::spawn(async move {
         blocker
-            .send(Cmd::new("DEBUG").arg("SLEEP").arg("1").to_bytes(), None)
+            .send(&Cmd::new("DEBUG").arg("SLEEP").arg("1"), None)
             .await
     });
     tokio::time::sleep(Duration::from_millis(20)).await;
     let started = Instant::now();
     let err = conn
-        .send(Cmd::new("GET").arg("k").to_bytes(), None)
+        .send(&Cmd::new("GET").arg("k"), None)
         .await
         .unwrap_err();
     assert!(
@@ -100,10 +90,7 @@ async fn a_silent_connection_is_declared_dead() {
     let err = sleeping.await.unwrap().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Timeout);
     assert!(!conn.is_alive());
-    let err = conn
-        .send(Cmd::new("PING").to_bytes(), None)
-        .await
-        .unwrap_err();
+    let err = conn.send(&Cmd::new("PING"), None).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Connection);
     assert_eq!(err.delivery(), Delivery::NotSent);
 }
@@ -113,7 +100,7 @@ async fn server_errors_are_per_request_and_loading_drains_the_connection() {
     let server = Server::start(ServerConfig::new()).await.unwrap();
     let conn = mux(&server, MultiplexOptions::default()).await;
     let err = conn
-        .send(Cmd::new("INCR").arg("a").arg("b").to_bytes(), None)
+        .send(&Cmd::new("INCR").arg("a").arg("b"), None)
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Response);
@@ -124,7 +111,7 @@ async fn server_errors_are_per_request_and_loading_drains_the_connection() {
     let loading = Cmd::new("EVAL")
         .arg("return redis.error_reply('LOADING pretend')")
         .arg(0);
-    let err = conn.send(loading.to_bytes(), None).await.unwrap_err();
+    let err = conn.send(&loading, None).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::BusyLoading);
     assert!(
         !conn.is_alive(),
@@ -139,7 +126,7 @@ async fn killed_server_fails_outstanding_requests_as_sent() {
     let blocked = conn.clone();
     let waiting = tokio::spawn(async move {
         blocked
-            .send(Cmd::new("BLPOP").arg("nothing").arg(0).to_bytes(), None)
+            .send(&Cmd::new("BLPOP").arg("nothing").arg(0), None)
             .await
     });
     tokio::time::sleep(Duration::from_millis(100)).await;

@@ -11,7 +11,6 @@ mod policy;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use tokio::time::Instant;
 
 use crate::cmd::{Cmd, ToArg};
@@ -177,23 +176,21 @@ impl Valkey {
 
     async fn execute(&self, cmd: &Cmd, options: &CallOptions) -> Result<Value> {
         let inner = &*self.inner;
-        let bytes = cmd.to_bytes();
         let deadline = options
             .timeout
             .or(inner.request_timeout)
             .and_then(|limit| Instant::now().checked_add(limit));
         // The happy path: one attempt, no retry state built.
-        let err = match self.attempt(&bytes, deadline).await {
+        let err = match self.attempt(cmd, deadline).await {
             Ok(value) => return Ok(value),
             Err(err) => err,
         };
-        self.retry_loop(cmd, &bytes, deadline, options, err).await
+        self.retry_loop(cmd, deadline, options, err).await
     }
 
     async fn retry_loop(
         &self,
         cmd: &Cmd,
-        bytes: &Bytes,
         deadline: Option<Instant>,
         options: &CallOptions,
         mut err: Error,
@@ -262,7 +259,7 @@ impl Valkey {
             if !wait.is_zero() {
                 tokio::time::sleep(wait).await;
             }
-            match self.attempt(bytes, deadline).await {
+            match self.attempt(cmd, deadline).await {
                 Ok(value) => return Ok(value),
                 Err(next) => {
                     inner.manager.on_failure(&next);
@@ -274,11 +271,11 @@ impl Valkey {
 
     /// One attempt: get a live connection (opening one if needed) and send.
     /// Bounded by the response timeout and what is left of the deadline.
-    async fn attempt(&self, bytes: &Bytes, deadline: Option<Instant>) -> Result<Value> {
+    async fn attempt(&self, cmd: &Cmd, deadline: Option<Instant>) -> Result<Value> {
         let inner = &*self.inner;
         let Some(deadline) = deadline else {
             let conn = inner.manager.get().await?;
-            return conn.send(bytes.clone(), inner.response_timeout).await;
+            return conn.send(cmd, inner.response_timeout).await;
         };
         let addr = inner.manager.addr();
         let left = deadline.saturating_duration_since(Instant::now());
@@ -291,6 +288,6 @@ impl Valkey {
             return Err(manager::deadline_error(addr, Delivery::NotSent));
         }
         let limit = inner.response_timeout.map_or(left, |t| t.min(left));
-        conn.send(bytes.clone(), Some(limit)).await
+        conn.send(cmd, Some(limit)).await
     }
 }

@@ -1,0 +1,282 @@
+//! [`Multiplexed`]: one connection shared by many tasks.
+//!
+//! Callers encode their commands straight into one shared output buffer and
+//! queue a reply slot beside them, both under one short lock, so the order of
+//! slots is the order of requests on the wire. A driver task swaps the buffer
+//! out and writes it with as few syscalls as the socket allows
+//! (auto-pipelining), reads replies and fills the slots in order. While a
+//! write is in flight new commands pile up and leave together in the next
+//! one, so batching grows with load without any timer. Slots are pooled: a
+//! request allocates nothing but its reply.
+//!
+//! A caller that stops waiting (its timeout fired) only abandons its slot:
+//! the reply is read and discarded when it comes, and every other caller
+//! keeps its own reply. A connection with requests outstanding that receives
+//! nothing for longer than the response timeout is declared dead; every
+//! outstanding caller then gets an error saying whether its request was
+//! written.
+
+mod driver;
+mod slot;
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::sync::{Notify, Semaphore, TryAcquireError, mpsc};
+
+use super::{Connection, READ_CHUNK};
+use crate::cmd::Cmd;
+use crate::config::Protocol;
+use crate::error::{Delivery, Error, ErrorKind, Result};
+use crate::resp::Value;
+
+use slot::{ReplyFuture, Slot, SlotPool};
+
+/// Tuning of a [`Multiplexed`] connection.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct MultiplexOptions {
+    /// Requests queued or written but not yet answered, at most. Further
+    /// callers wait (bounded by their own timeouts) until replies make room.
+    pub max_in_flight: usize,
+    /// A connection with requests outstanding that receives nothing for this
+    /// long is declared dead (`None`: never).
+    pub response_timeout: Option<Duration>,
+    /// Where RESP3 out-of-band pushes go; dropped when `None`.
+    pub pushes: Option<mpsc::UnboundedSender<Value>>,
+}
+
+impl Default for MultiplexOptions {
+    fn default() -> Self {
+        MultiplexOptions {
+            max_in_flight: 16 * 1024,
+            response_timeout: None,
+            pushes: None,
+        }
+    }
+}
+
+/// A request waiting for its reply.
+struct Pending {
+    slot: Arc<Slot>,
+    /// Offset of the request's first byte in the stream of bytes sent on this
+    /// connection, to tell written requests from unwritten ones on failure.
+    starts_at: u64,
+}
+
+/// What callers and the driver share, under one lock.
+struct Queue {
+    /// Encoded requests the driver has not taken yet.
+    out: BytesMut,
+    /// Their reply slots, in the same order.
+    waiting: VecDeque<Pending>,
+    /// Bytes ever queued: the offset of the next request.
+    queued: u64,
+    /// Set once the connection takes no new requests, with the reason.
+    closed: Option<Error>,
+}
+
+struct Shared {
+    queue: Mutex<Queue>,
+    /// Mirrors `queue.closed.is_none()` for a lock-free check.
+    alive: AtomicBool,
+    /// Wakes the driver: new requests, or a close.
+    wake_driver: Notify,
+    /// One permit per request that may be in flight.
+    room: Semaphore,
+    slots: SlotPool,
+    addr: String,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Stops taking requests; requests queued but not taken fail unsent.
+    fn close(&self, reason: Error) {
+        let unsent = {
+            let mut queue = self.lock();
+            if queue.closed.is_none() {
+                queue.closed = Some(reason);
+            }
+            queue.out.clear();
+            std::mem::take(&mut queue.waiting)
+        };
+        self.alive.store(false, Ordering::Release);
+        for pending in unsent {
+            self.slots.fill(pending.slot, Err(self.not_sent()));
+        }
+        self.room.close();
+        self.wake_driver.notify_one();
+    }
+
+    fn not_sent(&self) -> Error {
+        let reason = self.lock().closed.as_ref().map(|e| e.message().to_string());
+        Error::new(
+            ErrorKind::Connection,
+            format!(
+                "connection to {} is closed ({})",
+                self.addr,
+                reason.as_deref().unwrap_or("closed")
+            ),
+        )
+        .with_delivery(Delivery::NotSent)
+    }
+}
+
+/// Closes the connection when the last handle goes.
+struct Handle {
+    shared: Arc<Shared>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.shared
+            .close(Error::new(ErrorKind::Connection, "closed by the client"));
+    }
+}
+
+/// A handle to a connection shared by many tasks. Cloning is cheap; the
+/// connection closes when the last handle is dropped (replies already on
+/// their way are still delivered).
+#[derive(Clone)]
+pub struct Multiplexed {
+    handle: Arc<Handle>,
+    protocol: Protocol,
+}
+
+impl std::fmt::Debug for Multiplexed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Multiplexed")
+            .field("addr", &self.shared().addr)
+            .field("alive", &self.is_alive())
+            .finish()
+    }
+}
+
+impl Multiplexed {
+    /// Starts the driver task for an open, greeted connection. Must be called
+    /// within a tokio runtime.
+    pub fn new(conn: Connection, options: MultiplexOptions) -> Result<Multiplexed> {
+        let (stream, read_buf, limits, protocol, addr) = conn.into_parts().ok_or_else(|| {
+            Error::new(
+                ErrorKind::Connection,
+                "cannot multiplex a closed connection",
+            )
+        })?;
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(Queue {
+                out: BytesMut::with_capacity(READ_CHUNK),
+                waiting: VecDeque::new(),
+                queued: 0,
+                closed: None,
+            }),
+            alive: AtomicBool::new(true),
+            wake_driver: Notify::new(),
+            room: Semaphore::new(options.max_in_flight.clamp(1, Semaphore::MAX_PERMITS)),
+            slots: SlotPool::default(),
+            addr,
+        });
+        tokio::spawn(driver::Driver::new(shared.clone(), read_buf, limits, options).run(stream));
+        Ok(Multiplexed {
+            handle: Arc::new(Handle { shared }),
+            protocol,
+        })
+    }
+
+    fn shared(&self) -> &Shared {
+        &self.handle.shared
+    }
+
+    /// Whether the connection still takes requests.
+    pub fn is_alive(&self) -> bool {
+        self.shared().alive.load(Ordering::Acquire)
+    }
+
+    /// The protocol agreed in the handshake.
+    pub fn protocol(&self) -> Protocol {
+        self.protocol
+    }
+
+    /// The server address, for messages.
+    pub fn addr(&self) -> &str {
+        &self.shared().addr
+    }
+
+    /// Sends one command and waits for its reply, at most `timeout`. A server
+    /// error reply comes back as an `Err` of its kind.
+    pub async fn send(&self, cmd: &Cmd, timeout: Option<Duration>) -> Result<Value> {
+        self.send_with(|out| cmd.write_to(out), timeout).await
+    }
+
+    /// Sends one command that `encode` appends, in RESP, to the output
+    /// buffer (exactly one command), and waits for its reply, at most
+    /// `timeout`. Lets callers encode without building a [`Cmd`].
+    pub async fn send_with(
+        &self,
+        encode: impl FnOnce(&mut BytesMut),
+        timeout: Option<Duration>,
+    ) -> Result<Value> {
+        match timeout {
+            None => self.exchange(encode).await,
+            Some(limit) => match tokio::time::timeout(limit, self.exchange(encode)).await {
+                Ok(result) => result,
+                // Whether it was written is unknown here; assume it was.
+                Err(_) => Err(Error::new(
+                    ErrorKind::Timeout,
+                    format!("no reply from {} within {limit:?}", self.shared().addr),
+                )
+                .with_delivery(Delivery::SentNoReply)),
+            },
+        }
+    }
+
+    async fn exchange(&self, encode: impl FnOnce(&mut BytesMut)) -> Result<Value> {
+        let shared = self.shared();
+        let permit = match shared.room.try_acquire() {
+            Ok(permit) => permit,
+            Err(TryAcquireError::NoPermits) => match shared.room.acquire().await {
+                Ok(permit) => permit,
+                Err(_) => return Err(shared.not_sent()),
+            },
+            Err(TryAcquireError::Closed) => return Err(shared.not_sent()),
+        };
+        // The driver gives the permit back when the reply is handed out.
+        permit.forget();
+        let slot = shared.slots.take();
+        let first = {
+            let mut queue = shared.lock();
+            if queue.closed.is_some() {
+                drop(queue);
+                shared.room.add_permits(1);
+                return Err(shared.not_sent());
+            }
+            let before = queue.out.len();
+            encode(&mut queue.out);
+            let starts_at = queue.queued;
+            queue.queued += (queue.out.len() - before) as u64;
+            queue.waiting.push_back(Pending {
+                slot: slot.clone(),
+                starts_at,
+            });
+            queue.waiting.len() == 1
+        };
+        // Only the first request of a batch needs to wake the driver; it
+        // takes the rest with it.
+        if first {
+            shared.wake_driver.notify_one();
+        }
+        ReplyFuture::new(&shared.slots, slot).await
+    }
+
+    /// Closes the connection: requests already written still get their
+    /// replies; nothing new is taken.
+    pub fn close(&self) {
+        self.shared()
+            .close(Error::new(ErrorKind::Connection, "closed by the client"));
+    }
+}

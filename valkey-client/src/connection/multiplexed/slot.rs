@@ -1,0 +1,176 @@
+//! Reply slots: where the driver puts a reply and its caller finds it.
+//!
+//! Slots are pooled and reused, so a request allocates no channel. A caller
+//! that stops waiting marks its slot abandoned; the driver then drops the
+//! late reply and returns the slot to the pool itself.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+
+use crate::error::Result;
+use crate::resp::Value;
+
+/// Slots kept for reuse, at most; beyond that they are freed.
+const MAX_POOLED: usize = 4096;
+
+#[derive(Default)]
+struct Cell {
+    value: Option<Result<Value>>,
+    waker: Option<Waker>,
+    /// The caller stopped waiting: the driver recycles the slot.
+    abandoned: bool,
+}
+
+/// One reply's meeting point between the driver and its caller.
+#[derive(Default)]
+pub(super) struct Slot {
+    cell: Mutex<Cell>,
+}
+
+impl Slot {
+    fn lock(&self) -> MutexGuard<'_, Cell> {
+        // A panic while holding this lock cannot leave the cell half-written
+        // in a way that matters: take the data either way.
+        self.cell.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Free slots.
+#[derive(Default)]
+pub(super) struct SlotPool {
+    free: Mutex<Vec<Arc<Slot>>>,
+}
+
+impl SlotPool {
+    pub(super) fn take(&self) -> Arc<Slot> {
+        let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
+        free.pop().unwrap_or_default()
+    }
+
+    fn give(&self, slot: Arc<Slot>) {
+        *slot.lock() = Cell::default();
+        let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
+        if free.len() < MAX_POOLED {
+            free.push(slot);
+        }
+    }
+
+    /// Delivers a reply (driver side).
+    pub(super) fn fill(&self, slot: Arc<Slot>, result: Result<Value>) {
+        let mut cell = slot.lock();
+        if cell.abandoned {
+            drop(cell);
+            self.give(slot);
+            return;
+        }
+        cell.value = Some(result);
+        let waker = cell.waker.take();
+        drop(cell);
+        drop(slot);
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
+/// Waits for the reply in a slot (caller side).
+pub(super) struct ReplyFuture<'a> {
+    pool: &'a SlotPool,
+    slot: Option<Arc<Slot>>,
+}
+
+impl<'a> ReplyFuture<'a> {
+    pub(super) fn new(pool: &'a SlotPool, slot: Arc<Slot>) -> ReplyFuture<'a> {
+        ReplyFuture {
+            pool,
+            slot: Some(slot),
+        }
+    }
+}
+
+impl Future for ReplyFuture<'_> {
+    type Output = Result<Value>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<Value>> {
+        let Some(slot) = self.slot.as_ref() else {
+            // Polled after completion: a caller bug, answered without panic.
+            return Poll::Pending;
+        };
+        let mut cell = slot.lock();
+        match cell.value.take() {
+            Some(result) => {
+                drop(cell);
+                if let Some(slot) = self.slot.take() {
+                    self.pool.give(slot);
+                }
+                Poll::Ready(result)
+            }
+            None => {
+                match &cell.waker {
+                    Some(w) if w.will_wake(cx.waker()) => {}
+                    _ => cell.waker = Some(cx.waker().clone()),
+                }
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl Drop for ReplyFuture<'_> {
+    fn drop(&mut self) {
+        let Some(slot) = self.slot.take() else {
+            return;
+        };
+        let mut cell = slot.lock();
+        if cell.value.is_some() {
+            // The reply came but was never read: recycle it here.
+            drop(cell);
+            self.pool.give(slot);
+        } else {
+            cell.abandoned = true;
+            cell.waker = None;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::{Error, ErrorKind};
+
+    #[tokio::test]
+    async fn delivers_and_recycles() {
+        let pool = SlotPool::default();
+        let slot = pool.take();
+        let future = ReplyFuture::new(&pool, slot.clone());
+        pool.fill(slot, Ok(Value::Int(7)));
+        assert_eq!(future.await.unwrap(), Value::Int(7));
+        assert_eq!(pool.free.lock().unwrap().len(), 1);
+        // The recycled slot is clean.
+        let again = pool.take();
+        assert!(again.lock().value.is_none());
+        assert!(!again.lock().abandoned);
+    }
+
+    #[test]
+    fn an_abandoned_slot_is_recycled_by_the_driver() {
+        let pool = SlotPool::default();
+        let slot = pool.take();
+        drop(ReplyFuture::new(&pool, slot.clone()));
+        assert_eq!(pool.free.lock().unwrap().len(), 0);
+        pool.fill(slot, Err(Error::new(ErrorKind::Timeout, "late")));
+        assert_eq!(pool.free.lock().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_filled_but_unread_slot_is_recycled_by_the_caller() {
+        let pool = SlotPool::default();
+        let slot = pool.take();
+        let future = ReplyFuture::new(&pool, slot.clone());
+        pool.fill(slot, Ok(Value::Nil));
+        drop(future);
+        assert_eq!(pool.free.lock().unwrap().len(), 1);
+    }
+}
