@@ -1,6 +1,11 @@
 //! [`Cmd`]: a command encoded once into its wire form.
 
 use bytes::{BufMut, Bytes, BytesMut};
+use smallvec::SmallVec;
+
+/// Encoded arguments kept inline up to this size: a typical command (name,
+/// key, a small value) is built without touching the heap.
+const INLINE_ARGS: usize = 128;
 
 /// A command: a name and its arguments, encoded as RESP bulk strings as they
 /// are added, so sending it is one copy into the output buffer.
@@ -14,7 +19,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 #[derive(Clone, PartialEq, Eq)]
 pub struct Cmd {
     /// `$len\r\narg\r\n` for every argument, in order.
-    args: BytesMut,
+    args: SmallVec<[u8; INLINE_ARGS]>,
     count: usize,
     /// End of the name inside `args`, to report it in errors and logs.
     name_end: usize,
@@ -31,7 +36,7 @@ impl Cmd {
     /// `.arg("SETNAME")`).
     pub fn new(name: &str) -> Cmd {
         let mut cmd = Cmd {
-            args: BytesMut::with_capacity(64),
+            args: SmallVec::new(),
             count: 0,
             name_end: 0,
         };
@@ -64,11 +69,11 @@ impl Cmd {
         let mut len = itoa::Buffer::new();
         let len = len.format(bytes.len());
         self.args.reserve(bytes.len() + len.len() + 5);
-        self.args.put_u8(b'$');
-        self.args.put_slice(len.as_bytes());
-        self.args.put_slice(b"\r\n");
-        self.args.put_slice(bytes);
-        self.args.put_slice(b"\r\n");
+        self.args.push(b'$');
+        self.args.extend_from_slice(len.as_bytes());
+        self.args.extend_from_slice(b"\r\n");
+        self.args.extend_from_slice(bytes);
+        self.args.extend_from_slice(b"\r\n");
         self.count += 1;
     }
 

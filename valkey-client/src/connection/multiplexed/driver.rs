@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use std::task::Poll;
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt, WriteHalf};
 use tokio::time::Instant;
 
@@ -197,7 +197,9 @@ impl Driver {
                 std::io::ErrorKind::WriteZero.into(),
             )),
             Ok(n) => {
-                let _ = self.write_buf.split_to(n);
+                // `advance`, not `split_to`: splitting would make the buffer
+                // shared, and that costs an allocation per write.
+                self.write_buf.advance(n);
                 self.written += n as u64;
                 if self.write_buf.is_empty() {
                     // Reuse the allocation instead of growing a new one.

@@ -1,0 +1,72 @@
+//! The hot path allocates nothing per command beyond the reply itself,
+//! counted with an instrumented global allocator around real round trips to
+//! a valkey-server.
+
+use std::alloc::System;
+
+use bytes::Bytes;
+use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
+use valkey_client::{Cmd, ExponentialBackoff, Retry, Valkey};
+use valkey_testkit::{Server, ServerConfig};
+
+#[global_allocator]
+static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+const ROUNDS: usize = 2_000;
+
+/// Allocations per command for `ROUNDS` runs of `op` after a warm-up.
+async fn allocations_per_command<F, Fut>(mut op: F) -> f64
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    for _ in 0..200 {
+        op().await;
+    }
+    let region = Region::new(GLOBAL);
+    for _ in 0..ROUNDS {
+        op().await;
+    }
+    region.change().allocations as f64 / ROUNDS as f64
+}
+
+#[test]
+fn get_and_set_allocate_nothing_per_command() {
+    // One thread, so the count is ours alone.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let server = Server::start(ServerConfig::new()).await.unwrap();
+        let client = Valkey::builder()
+            .host("127.0.0.1")
+            .port(server.port())
+            .retry(Retry::new(ExponentialBackoff::default(), 3))
+            .build()
+            .await
+            .unwrap();
+        let value = Bytes::from(vec![b'v'; 64]);
+        client.set("key", &value).await.unwrap();
+
+        let get = allocations_per_command(|| async {
+            let got: Option<Bytes> = client.get("key").await.unwrap();
+            assert_eq!(got.as_ref().map(|b| b.len()), Some(64));
+        })
+        .await;
+        let set = allocations_per_command(|| async {
+            client.set("key", &value).await.unwrap();
+        })
+        .await;
+        let raw = allocations_per_command(|| async {
+            let cmd = Cmd::new("GET").arg("key");
+            let _: Option<Bytes> = client.request(&cmd).await.unwrap();
+        })
+        .await;
+        println!("allocations per command: GET {get:.3}, SET {set:.3}, raw GET {raw:.3}");
+        // Amortised buffer growth only: far below one allocation a command.
+        for (name, per) in [("GET", get), ("SET", set), ("raw GET", raw)] {
+            assert!(per < 0.05, "{name}: {per} allocations per command");
+        }
+    });
+}
