@@ -1,16 +1,20 @@
 //! The task that owns the socket of a [`Multiplexed`](super::Multiplexed)
 //! connection: it writes what callers queued and hands replies back in order.
+//!
+//! It is one hand-written poll function rather than a `select!` loop: one
+//! task polls both directions of the socket itself (no split, no lock), and
+//! nothing is built and torn down per wake-up.
 
 use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::task::Poll;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt, WriteHalf};
-use tokio::time::Instant;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::time::{Instant, Sleep};
 
 use super::{MultiplexOptions, Pending, Shared};
 use crate::connection::{READ_CHUNK, Stream};
@@ -26,6 +30,7 @@ const MIN_DISPATCH_CHUNK: usize = 16;
 
 pub(super) struct Driver {
     shared: Arc<Shared>,
+    stream: Stream,
     /// Written (or being written), not yet answered, in order.
     pending: VecDeque<Pending>,
     read_buf: BytesMut,
@@ -40,17 +45,33 @@ pub(super) struct Driver {
     unread_replies: bool,
     /// Replies to hand out before yielding, fixed when a read brings data.
     dispatch_chunk: usize,
+    /// When the socket last brought data (kept only with a response timeout).
+    last_read: Instant,
+    /// Declares the connection dead when it stays silent with requests
+    /// outstanding; armed only with a response timeout.
+    watchdog: Option<Pin<Box<Sleep>>>,
+    watchdog_armed: bool,
+}
+
+/// What one pass over the socket achieved.
+enum Step {
+    /// Something moved: look again.
+    Progress,
+    /// Everything waits on the socket, the queue or the watchdog.
+    Idle,
 }
 
 impl Driver {
     pub(super) fn new(
         shared: Arc<Shared>,
+        stream: Stream,
         read_buf: BytesMut,
         limits: Limits,
         options: MultiplexOptions,
     ) -> Driver {
         Driver {
             shared,
+            stream,
             pending: VecDeque::new(),
             unread_replies: !read_buf.is_empty(),
             read_buf,
@@ -60,105 +81,81 @@ impl Driver {
             options,
             draining: false,
             dispatch_chunk: MIN_DISPATCH_CHUNK,
+            last_read: Instant::now(),
+            watchdog: None,
+            watchdog_armed: false,
         }
     }
 
-    pub(super) async fn run(mut self, stream: Stream) {
-        let (mut reader, mut writer) = tokio::io::split(stream);
-        let mut last_read = Instant::now();
-        let watchdog = tokio::time::sleep(Duration::from_secs(3600));
-        tokio::pin!(watchdog);
-        let mut watchdog_armed = false;
-
-        let failure = loop {
-            if !self.draining && !self.shared.alive.load(Ordering::Acquire) {
-                self.draining = true;
-            }
-            if !self.draining {
-                self.take_queued();
-            }
-            if self.draining && self.pending.is_empty() {
-                break None;
-            }
-            // Arm the dead-connection watchdog when requests are outstanding.
-            if let Some(limit) = self.options.response_timeout {
-                if self.pending.is_empty() {
-                    watchdog_armed = false;
-                } else if !watchdog_armed {
-                    watchdog.as_mut().reset(far_or(Instant::now(), limit));
-                    watchdog_armed = true;
-                }
-            }
-            if self.unread_replies {
-                match self.dispatch_replies(self.dispatch_chunk) {
-                    Err(e) => break Some(e),
-                    Ok(more) => self.unread_replies = more,
-                }
-                if self.unread_replies {
-                    // Let the callers just answered run, then send what they
-                    // asked next before handing out more replies.
-                    tokio::task::yield_now().await;
-                    self.take_queued();
-                    if let Err(e) = self.write_now(&mut writer).await {
-                        break Some(e);
-                    }
-                    continue;
-                }
-            }
-            tokio::select! {
-                biased;
-                wrote = writer.write(&self.write_buf), if !self.write_buf.is_empty() => {
-                    if let Err(e) = self.wrote(wrote) {
-                        break Some(e);
-                    }
-                }
-                read = reader.read_buf(&mut self.read_buf) => {
-                    match read {
-                        Ok(0) => break Some(self.eof_error()),
-                        Ok(_) => {
-                            last_read = Instant::now();
-                            if !self.unread_replies {
-                                self.unread_replies = true;
-                                self.dispatch_chunk = MIN_DISPATCH_CHUNK.max(self.pending.len() / 2);
-                            }
-                            if self.read_buf.capacity() - self.read_buf.len() < READ_CHUNK / 4 {
-                                self.read_buf.reserve(READ_CHUNK);
-                            }
-                        }
-                        Err(e) => break Some(Error::io(format!("read from {}", self.shared.addr), e)),
-                    }
-                }
-                // New requests or a close: the loop top takes care of both.
-                _ = self.shared.wake_driver.notified(), if !self.draining => {}
-                _ = &mut watchdog, if watchdog_armed => {
-                    let limit = self.options.response_timeout.unwrap_or_default();
-                    if last_read.elapsed() >= limit {
-                        break Some(Error::new(
-                            ErrorKind::Timeout,
-                            format!("{} answered nothing for {limit:?}; connection declared dead", self.shared.addr),
-                        ));
-                    }
-                    watchdog.as_mut().reset(far_or(last_read, limit));
-                }
-            }
-        };
+    pub(super) async fn run(mut self) {
+        let failure = std::future::poll_fn(|cx| self.poll_run(cx)).await;
         let reason = failure
             .clone()
             .unwrap_or_else(|| Error::new(ErrorKind::Connection, "closed by the client"));
         self.shared.close(reason);
-        let _ = writer.shutdown().await;
+        let _ = self.stream.shutdown().await;
         if let Some(err) = failure {
             tracing::debug!(addr = %self.shared.addr, error = %err, "multiplexed connection failed");
             self.fail_pending(&err);
         }
     }
 
+    /// Ready with `None` when the connection closed cleanly, with the error
+    /// when it failed.
+    fn poll_run(&mut self, cx: &mut Context<'_>) -> Poll<Option<Error>> {
+        loop {
+            match self.step(cx) {
+                Err(err) => return Poll::Ready(Some(err)),
+                Ok(Step::Progress) => {}
+                Ok(Step::Idle) => {
+                    if self.draining && self.pending.is_empty() && self.write_buf.is_empty() {
+                        return Poll::Ready(None);
+                    }
+                    return match self.poll_watchdog(cx) {
+                        Some(err) => Poll::Ready(Some(err)),
+                        None => Poll::Pending,
+                    };
+                }
+            }
+        }
+    }
+
+    fn step(&mut self, cx: &mut Context<'_>) -> Result<Step> {
+        let mut progress = false;
+        if !self.draining && !self.shared.alive.load(Ordering::Acquire) {
+            self.draining = true;
+        }
+        if !self.draining {
+            progress |= self.take_queued(cx);
+        }
+        progress |= self.poll_write(cx)?;
+        if self.unread_replies {
+            let more = self.dispatch_replies(self.dispatch_chunk)?;
+            self.unread_replies = more;
+            if more {
+                // Yield: the callers just answered run and queue their next
+                // requests, which the next pass writes before handing out
+                // more replies.
+                cx.waker().wake_by_ref();
+                return Ok(Step::Idle);
+            }
+            progress = true;
+        }
+        progress |= self.poll_read(cx)?;
+        Ok(if progress { Step::Progress } else { Step::Idle })
+    }
+
     /// Moves the requests callers queued into the write buffer and the
-    /// pending list.
-    fn take_queued(&mut self) {
+    /// pending list; with none waiting, leaves the driver's waker for the
+    /// next caller. `true` when it took any.
+    fn take_queued(&mut self, cx: &mut Context<'_>) -> bool {
         let mut queue = self.shared.lock();
         if queue.waiting.is_empty() {
-            return;
+            match &queue.driver {
+                Some(w) if w.will_wake(cx.waker()) => {}
+                _ => queue.driver = Some(cx.waker().clone()),
+            }
+            return false;
         }
         if self.write_buf.is_empty() {
             // Swap buffers: no copy, and both keep their capacity.
@@ -168,46 +165,93 @@ impl Driver {
             queue.out.clear();
         }
         self.pending.extend(queue.waiting.drain(..));
+        true
     }
 
-    /// Writes what the socket takes right now, without waiting for it.
-    async fn write_now(&mut self, writer: &mut WriteHalf<Stream>) -> Result<()> {
-        if self.write_buf.is_empty() {
-            return Ok(());
-        }
-        let buf = &self.write_buf;
-        let attempt = std::future::poll_fn(|cx| {
-            Poll::Ready(match Pin::new(&mut *writer).poll_write(cx, buf) {
-                Poll::Ready(result) => Some(result),
-                Poll::Pending => None,
-            })
-        })
-        .await;
-        match attempt {
-            Some(result) => self.wrote(result),
-            None => Ok(()),
-        }
-    }
-
-    /// Accounts for one write to the socket.
-    fn wrote(&mut self, result: std::io::Result<usize>) -> Result<()> {
-        match result {
-            Ok(0) => Err(Error::io(
-                format!("write to {}", self.shared.addr),
-                std::io::ErrorKind::WriteZero.into(),
-            )),
-            Ok(n) => {
-                // `advance`, not `split_to`: splitting would make the buffer
-                // shared, and that costs an allocation per write.
-                self.write_buf.advance(n);
-                self.written += n as u64;
-                if self.write_buf.is_empty() {
-                    // Reuse the allocation instead of growing a new one.
-                    self.write_buf.clear();
+    /// Writes as much of the write buffer as the socket takes now.
+    fn poll_write(&mut self, cx: &mut Context<'_>) -> Result<bool> {
+        let mut progress = false;
+        while !self.write_buf.is_empty() {
+            match Pin::new(&mut self.stream).poll_write(cx, &self.write_buf) {
+                Poll::Ready(Ok(0)) => {
+                    return Err(Error::io(
+                        format!("write to {}", self.shared.addr),
+                        std::io::ErrorKind::WriteZero.into(),
+                    ));
                 }
-                Ok(())
+                Poll::Ready(Ok(n)) => {
+                    // `advance`, not `split_to`: splitting would make the
+                    // buffer shared, and that costs an allocation per write.
+                    self.write_buf.advance(n);
+                    self.written += n as u64;
+                    progress = true;
+                }
+                Poll::Ready(Err(e)) => {
+                    return Err(Error::io(format!("write to {}", self.shared.addr), e));
+                }
+                Poll::Pending => break,
             }
-            Err(e) => Err(Error::io(format!("write to {}", self.shared.addr), e)),
+        }
+        if progress && self.write_buf.is_empty() {
+            // Reuse the allocation from its start.
+            self.write_buf.clear();
+        }
+        Ok(progress)
+    }
+
+    /// Reads what the socket has now. `true` when bytes came.
+    fn poll_read(&mut self, cx: &mut Context<'_>) -> Result<bool> {
+        if self.read_buf.capacity() - self.read_buf.len() < READ_CHUNK / 4 {
+            self.read_buf.reserve(READ_CHUNK);
+        }
+        match tokio_util::io::poll_read_buf(Pin::new(&mut self.stream), cx, &mut self.read_buf) {
+            Poll::Ready(Ok(0)) => Err(self.eof_error()),
+            Poll::Ready(Ok(_)) => {
+                if self.options.response_timeout.is_some() {
+                    self.last_read = Instant::now();
+                }
+                if !self.unread_replies {
+                    self.unread_replies = true;
+                    self.dispatch_chunk = MIN_DISPATCH_CHUNK.max(self.pending.len() / 2);
+                }
+                Ok(true)
+            }
+            Poll::Ready(Err(e)) => Err(Error::io(format!("read from {}", self.shared.addr), e)),
+            Poll::Pending => Ok(false),
+        }
+    }
+
+    /// Checks the dead-connection watchdog; the error when it fired.
+    fn poll_watchdog(&mut self, cx: &mut Context<'_>) -> Option<Error> {
+        let limit = self.options.response_timeout?;
+        if self.pending.is_empty() {
+            self.watchdog_armed = false;
+            return None;
+        }
+        // The timer is allocated once per connection and reset afterwards.
+        let watchdog = self
+            .watchdog
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        if !self.watchdog_armed {
+            // Armed now: the clock starts with the first outstanding request.
+            self.watchdog_armed = true;
+            self.last_read = Instant::now();
+            watchdog.as_mut().reset(far_or(self.last_read, limit));
+        }
+        loop {
+            if watchdog.as_mut().poll(cx).is_pending() {
+                return None;
+            }
+            if self.last_read.elapsed() >= limit {
+                return Some(Error::new(
+                    ErrorKind::Timeout,
+                    format!(
+                        "{} answered nothing for {limit:?}; connection declared dead",
+                        self.shared.addr
+                    ),
+                ));
+            }
+            watchdog.as_mut().reset(far_or(self.last_read, limit));
         }
     }
 

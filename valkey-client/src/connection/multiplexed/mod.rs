@@ -25,7 +25,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::BytesMut;
-use tokio::sync::{Notify, Semaphore, TryAcquireError, mpsc};
+use std::task::Waker;
+
+use tokio::sync::{Semaphore, TryAcquireError, mpsc};
 
 use super::{Connection, READ_CHUNK};
 use crate::cmd::Cmd;
@@ -77,14 +79,15 @@ struct Queue {
     queued: u64,
     /// Set once the connection takes no new requests, with the reason.
     closed: Option<Error>,
+    /// The driver, when it waits for requests. Kept under the same lock as
+    /// the queue, so a request can never slip in unnoticed.
+    driver: Option<Waker>,
 }
 
 struct Shared {
     queue: Mutex<Queue>,
     /// Mirrors `queue.closed.is_none()` for a lock-free check.
     alive: AtomicBool,
-    /// Wakes the driver: new requests, or a close.
-    wake_driver: Notify,
     /// One permit per request that may be in flight.
     room: Semaphore,
     slots: SlotPool,
@@ -98,20 +101,22 @@ impl Shared {
 
     /// Stops taking requests; requests queued but not taken fail unsent.
     fn close(&self, reason: Error) {
-        let unsent = {
+        let (unsent, driver) = {
             let mut queue = self.lock();
             if queue.closed.is_none() {
                 queue.closed = Some(reason);
             }
             queue.out.clear();
-            std::mem::take(&mut queue.waiting)
+            (std::mem::take(&mut queue.waiting), queue.driver.take())
         };
         self.alive.store(false, Ordering::Release);
         for pending in unsent {
             self.slots.fill(pending.slot, Err(self.not_sent()));
         }
         self.room.close();
-        self.wake_driver.notify_one();
+        if let Some(driver) = driver {
+            driver.wake();
+        }
     }
 
     fn not_sent(&self) -> Error {
@@ -174,14 +179,14 @@ impl Multiplexed {
                 waiting: VecDeque::new(),
                 queued: 0,
                 closed: None,
+                driver: None,
             }),
             alive: AtomicBool::new(true),
-            wake_driver: Notify::new(),
             room: Semaphore::new(options.max_in_flight.clamp(1, Semaphore::MAX_PERMITS)),
             slots: SlotPool::default(),
             addr,
         });
-        tokio::spawn(driver::Driver::new(shared.clone(), read_buf, limits, options).run(stream));
+        tokio::spawn(driver::Driver::new(shared.clone(), stream, read_buf, limits, options).run());
         Ok(Multiplexed {
             handle: Arc::new(Handle { shared }),
             protocol,
@@ -248,7 +253,7 @@ impl Multiplexed {
         // The driver gives the permit back when the reply is handed out.
         permit.forget();
         let slot = shared.slots.take();
-        let first = {
+        let driver = {
             let mut queue = shared.lock();
             if queue.closed.is_some() {
                 drop(queue);
@@ -263,12 +268,12 @@ impl Multiplexed {
                 slot: slot.clone(),
                 starts_at,
             });
-            queue.waiting.len() == 1
+            // Only the first request of a batch finds the driver waiting;
+            // it takes the rest with it.
+            queue.driver.take()
         };
-        // Only the first request of a batch needs to wake the driver; it
-        // takes the rest with it.
-        if first {
-            shared.wake_driver.notify_one();
+        if let Some(driver) = driver {
+            driver.wake();
         }
         ReplyFuture::new(&shared.slots, slot).await
     }
