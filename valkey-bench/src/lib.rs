@@ -5,6 +5,7 @@
 //! bounded by an operation count and a time cap. The peers (`redis`, `fred`,
 //! `valkey-glide`) are compiled only with the `peers` feature.
 
+pub mod allocs;
 pub mod clients;
 pub mod workloads;
 

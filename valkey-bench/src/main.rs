@@ -39,7 +39,7 @@ struct Plan {
 impl Plan {
     fn full() -> Plan {
         Plan {
-            reps: 3,
+            reps: 5,
             seq_gets: 20_000,
             batches: 2_000,
             batch: 100,
