@@ -62,7 +62,12 @@ pub async fn measure(
             for _ in 0..batches {
                 client.set_pipeline(&keys).await?;
             }
-            rows.push(row(kind, "SET pipelined (100)", region.change(), batches * 100));
+            rows.push(row(
+                kind,
+                "SET pipelined (100)",
+                region.change(),
+                batches * 100,
+            ));
         }
 
         if kind.shareable() {
@@ -105,5 +110,7 @@ pub fn print(rows: &[AllocRow]) {
             r.bytes
         );
     }
-    println!("  * includes spawning the benchmark's 64 tasks and formatting their keys, once per run");
+    println!(
+        "  * includes spawning the benchmark's 64 tasks and formatting their keys, once per run"
+    );
 }

@@ -245,7 +245,10 @@ impl Client {
                 use glide::PipelineExt;
                 let mut pipe = glide::pipe();
                 for k in keys {
-                    pipe.cmd("SET").arg(k.as_str()).arg(Bytes::from_static(VALUE)).ignore();
+                    pipe.cmd("SET")
+                        .arg(k.as_str())
+                        .arg(Bytes::from_static(VALUE))
+                        .ignore();
                 }
                 pipe.query_async::<()>(&**c).await?;
             }

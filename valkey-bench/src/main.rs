@@ -15,9 +15,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use valkey_bench::Result;
 use valkey_bench::clients::{Client, Kind};
 use valkey_bench::workloads::{self, Sample, median};
-use valkey_bench::Result;
 
 /// Counts and caps of one comparison.
 #[derive(Debug, Clone)]
@@ -120,7 +120,10 @@ impl Results {
         if !order.iter().any(|l| l == label) {
             order.push(label.to_string());
         }
-        self.samples.entry((w, label.to_string())).or_default().push(s);
+        self.samples
+            .entry((w, label.to_string()))
+            .or_default()
+            .push(s);
     }
 
     fn ops(&self, w: Workload, label: &str) -> Option<f64> {
@@ -175,7 +178,9 @@ async fn instr(args: &[String]) -> Result<()> {
         .and_then(|c| Kind::parse(&c))
         .ok_or("--client: unknown or missing")?;
     let port: u16 = option(args, "--port").ok_or("--port missing")?.parse()?;
-    let ops: u64 = option(args, "--ops").unwrap_or_else(|| "0".into()).parse()?;
+    let ops: u64 = option(args, "--ops")
+        .unwrap_or_else(|| "0".into())
+        .parse()?;
     let mut client = Client::connect(kind, port).await?;
     workloads::prepare(&mut client).await?;
     match option(args, "--workload").as_deref().unwrap_or("seq") {
@@ -247,7 +252,12 @@ async fn compare(args: &[String]) -> Result<()> {
     let mut results = Results::default();
     let start = std::time::Instant::now();
     for rep in 0..plan.reps {
-        println!("repetition {}/{} ({:.0?} so far)", rep + 1, plan.reps, start.elapsed());
+        println!(
+            "repetition {}/{} ({:.0?} so far)",
+            rep + 1,
+            plan.reps,
+            start.elapsed()
+        );
         for w in [Workload::SeqGet, Workload::PipeSet, Workload::Tasks] {
             if rb {
                 for (label, sample) in run_redis_benchmark(&plan, w, port)? {
@@ -455,7 +465,7 @@ fn callgrind_all(plan: &Plan, port: u16) -> Result<Vec<Instr>> {
             runs.push((kind, "seq", plan.instr_gets));
         }
     }
-    for kind in [Kind::Valkey, Kind::Redis] {
+    for kind in [Kind::Valkey, Kind::ValkeyRetry, Kind::Redis] {
         if Kind::all().contains(&kind) {
             runs.push((kind, "tasks", plan.instr_task_ops));
         }
@@ -499,7 +509,13 @@ fn callgrind_run(
         .arg("--tool=callgrind")
         .arg(format!("--callgrind-out-file={}", file.display()))
         .arg(exe)
-        .args(["instr", "--client", kind.short(), "--port", &port.to_string()])
+        .args([
+            "instr",
+            "--client",
+            kind.short(),
+            "--port",
+            &port.to_string(),
+        ])
         .args(["--ops", &ops.to_string(), "--workload", workload])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -509,7 +525,10 @@ fn callgrind_run(
     }
     let text = std::fs::read_to_string(&file)?;
     text.lines()
-        .find_map(|l| l.strip_prefix("totals:").or_else(|| l.strip_prefix("summary:")))
+        .find_map(|l| {
+            l.strip_prefix("totals:")
+                .or_else(|| l.strip_prefix("summary:"))
+        })
         .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse().ok())
         .ok_or_else(|| format!("no totals in {}", file.display()).into())
@@ -530,7 +549,14 @@ fn print_table(plan: &Plan, results: &Results, instr: &[Instr]) {
             "ops/s",
             "p50 us",
             "p99 us",
-            format!("vs {}", if *w == Workload::PipeSet { "Conn" } else { "ours" })
+            format!(
+                "vs {}",
+                if *w == Workload::PipeSet {
+                    "Conn"
+                } else {
+                    "ours"
+                }
+            )
         );
         for label in labels {
             let ops = results.ops(*w, label);
@@ -554,16 +580,14 @@ fn print_table(plan: &Plan, results: &Results, instr: &[Instr]) {
             "(f) client instructions per operation (callgrind, {} sequential GETs; {} ops of the 64-task mix), minus a zero-op baseline",
             plan.instr_gets, plan.instr_task_ops
         );
-        let ours_seq = instr
-            .iter()
-            .find(|i| i.kind == Kind::Valkey && i.workload == "seq")
-            .map(|i| i.per_op);
+        let ours = |workload: &str| {
+            instr
+                .iter()
+                .find(|i| i.kind == Kind::Valkey && i.workload == workload)
+                .map(|i| i.per_op)
+        };
         for i in instr {
-            let ratio = if i.workload == "seq" {
-                ours_seq.map(|o| i.per_op / o)
-            } else {
-                None
-            };
+            let ratio = ours(i.workload).map(|o| i.per_op / o);
             println!(
                 "  {:<36} {:<6} {:>12.0} {:>11}x",
                 i.kind.name(),
@@ -589,14 +613,22 @@ fn print_table(plan: &Plan, results: &Results, instr: &[Instr]) {
         (
             "(a) valkey-client / redis-benchmark -c 1   >= 0.95".into(),
             verdict(
-                ratio(Workload::SeqGet, Kind::Valkey.name(), "redis-benchmark -c 1"),
+                ratio(
+                    Workload::SeqGet,
+                    Kind::Valkey.name(),
+                    "redis-benchmark -c 1",
+                ),
                 &|r| r >= 0.95,
             ),
         ),
         (
             "(a) Connection    / redis-benchmark -c 1   >= 0.95".into(),
             verdict(
-                ratio(Workload::SeqGet, Kind::Connection.name(), "redis-benchmark -c 1"),
+                ratio(
+                    Workload::SeqGet,
+                    Kind::Connection.name(),
+                    "redis-benchmark -c 1",
+                ),
                 &|r| r >= 0.95,
             ),
         ),
@@ -624,8 +656,29 @@ fn print_table(plan: &Plan, results: &Results, instr: &[Instr]) {
         (
             "(e) with Retry / without (64 tasks)        >= 0.98".into(),
             verdict(
-                ratio(Workload::Tasks, Kind::ValkeyRetry.name(), Kind::Valkey.name()),
+                ratio(
+                    Workload::Tasks,
+                    Kind::ValkeyRetry.name(),
+                    Kind::Valkey.name(),
+                ),
                 &|r| r >= 0.98,
+            ),
+        ),
+        (
+            "(e) instructions/op with Retry / without   <= 1.02".into(),
+            verdict(
+                {
+                    let get = |k: Kind| {
+                        instr
+                            .iter()
+                            .find(|i| i.kind == k && i.workload == "tasks")
+                            .map(|i| i.per_op)
+                    };
+                    get(Kind::ValkeyRetry)
+                        .zip(get(Kind::Valkey))
+                        .map(|(a, b)| a / b)
+                },
+                &|r| r <= 1.02,
             ),
         ),
         (

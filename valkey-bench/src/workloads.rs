@@ -112,7 +112,9 @@ pub async fn concurrent_mixed(
     let deadline = start + cap;
     let mut handles = Vec::with_capacity(tasks);
     for t in 0..tasks {
-        let mut c = client.share().ok_or("this client cannot be shared between tasks")?;
+        let mut c = client
+            .share()
+            .ok_or("this client cannot be shared between tasks")?;
         let set_key = format!("bench:task:{t}");
         handles.push(tokio::spawn(async move {
             let mut done = 0u64;

@@ -40,7 +40,9 @@ fn main() -> Result<()> {
             .filter(|k| *k != Kind::ValkeyRetry)
             .collect();
         let rows = allocs::measure(GLOBAL, &kinds, port, 1_000, ops).await?;
-        println!("Allocations per operation on the hot path ({ops} operations after 1000 of warm-up)");
+        println!(
+            "Allocations per operation on the hot path ({ops} operations after 1000 of warm-up)"
+        );
         allocs::print(&rows);
         Ok(())
     })
