@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! valkey-bench compare [--port P] [--reps 3] [--quick] [--no-callgrind] [--no-redis-benchmark] [--out DIR]
-//! valkey-bench instr --client NAME --port P --ops N [--workload seq|tasks]
+//! valkey-bench instr --client NAME --port P --ops N [--workload seq|tasks|pipe]
 //! ```
 //!
 //! `compare` starts its own server (pinned to core 0, itself to core 1 when
@@ -31,6 +31,7 @@ struct Plan {
     cap: Duration,
     instr_gets: u64,
     instr_task_ops: u64,
+    instr_pipe_ops: u64,
     callgrind: bool,
     redis_benchmark: bool,
     out: PathBuf,
@@ -44,10 +45,11 @@ impl Plan {
             batches: 2_000,
             batch: 100,
             tasks: 64,
-            task_ops: 128_000,
+            task_ops: 192_000,
             cap: Duration::from_secs(10),
             instr_gets: 2_000,
             instr_task_ops: 6_400,
+            instr_pipe_ops: 20_000,
             callgrind: true,
             redis_benchmark: true,
             out: PathBuf::from("target/bench"),
@@ -62,6 +64,7 @@ impl Plan {
             task_ops: 12_800,
             instr_gets: 200,
             instr_task_ops: 640,
+            instr_pipe_ops: 2_000,
             ..Plan::full()
         }
     }
@@ -131,6 +134,18 @@ impl Results {
         median(&s.iter().map(Sample::ops_per_sec).collect::<Vec<_>>())
     }
 
+    /// The median over repetitions of `a / b`, each pair from one repetition.
+    fn paired(&self, w: Workload, a: &str, b: &str) -> Option<f64> {
+        let a = self.samples.get(&(w, a.to_string()))?;
+        let b = self.samples.get(&(w, b.to_string()))?;
+        let ratios: Vec<f64> = a
+            .iter()
+            .zip(b)
+            .map(|(a, b)| a.ops_per_sec() / b.ops_per_sec())
+            .collect();
+        median(&ratios)
+    }
+
     fn lat(&self, w: Workload, label: &str, p99: bool) -> Option<f64> {
         let s = self.samples.get(&(w, label.to_string()))?;
         let v: Vec<f64> = s
@@ -154,7 +169,7 @@ fn main() -> Result<()> {
             eprintln!(
                 "usage: valkey-bench compare [--port P] [--reps N] [--quick] [--no-callgrind] \
                  [--no-redis-benchmark] [--out DIR]\n       \
-                 valkey-bench instr --client NAME --port P --ops N [--workload seq|tasks]"
+                 valkey-bench instr --client NAME --port P --ops N [--workload seq|tasks|pipe]"
             );
             std::process::exit(2);
         }
@@ -191,6 +206,12 @@ async fn instr(args: &[String]) -> Result<()> {
         "tasks" => {
             workloads::concurrent_mixed(&client, 64, 640, Duration::from_secs(600)).await?;
             workloads::concurrent_mixed(&client, 64, ops, Duration::from_secs(600)).await?;
+        }
+        "pipe" => {
+            // `--ops` SETs in pipelines of 100.
+            let cap = Duration::from_secs(600);
+            workloads::pipelined_set(&mut client, 2, 100, cap).await?;
+            workloads::pipelined_set(&mut client, ops / 100, 100, cap).await?;
         }
         other => return Err(format!("unknown workload {other}").into()),
     }
@@ -264,7 +285,17 @@ async fn compare(args: &[String]) -> Result<()> {
                     results.add(w, &label, sample);
                 }
             }
-            for kind in w.kinds() {
+            let mut kinds = w.kinds();
+            if rep % 2 == 1 {
+                // Alternate which of the two runs first, so that (e) compares
+                // like with like.
+                let a = kinds.iter().position(|k| *k == Kind::Valkey);
+                let b = kinds.iter().position(|k| *k == Kind::ValkeyRetry);
+                if let (Some(a), Some(b)) = (a, b) {
+                    kinds.swap(a, b);
+                }
+            }
+            for kind in kinds {
                 let sample = run_one(&plan, w, kind, port).await;
                 match sample {
                     Ok(s) => results.add(w, kind.name(), s),
@@ -470,6 +501,11 @@ fn callgrind_all(plan: &Plan, port: u16) -> Result<Vec<Instr>> {
             runs.push((kind, "tasks", plan.instr_task_ops));
         }
     }
+    for kind in [Kind::Connection, Kind::Redis] {
+        if Kind::all().contains(&kind) {
+            runs.push((kind, "pipe", plan.instr_pipe_ops));
+        }
+    }
     let mut out = Vec::new();
     for (kind, workload, ops) in runs {
         let start = std::time::Instant::now();
@@ -577,13 +613,20 @@ fn print_table(plan: &Plan, results: &Results, instr: &[Instr]) {
     }
     if !instr.is_empty() {
         println!(
-            "(f) client instructions per operation (callgrind, {} sequential GETs; {} ops of the 64-task mix), minus a zero-op baseline",
-            plan.instr_gets, plan.instr_task_ops
+            "(f) client instructions per operation (callgrind: {} sequential GETs; {} ops of the 64-task mix; {} SETs in pipelines of 100), minus a zero-op baseline",
+            plan.instr_gets, plan.instr_task_ops, plan.instr_pipe_ops
         );
         let ours = |workload: &str| {
             instr
                 .iter()
-                .find(|i| i.kind == Kind::Valkey && i.workload == workload)
+                .find(|i| {
+                    let ours = if workload == "pipe" {
+                        Kind::Connection
+                    } else {
+                        Kind::Valkey
+                    };
+                    i.kind == ours && i.workload == workload
+                })
                 .map(|i| i.per_op)
         };
         for i in instr {
@@ -657,6 +700,17 @@ fn print_table(plan: &Plan, results: &Results, instr: &[Instr]) {
             "(e) with Retry / without (64 tasks)        >= 0.98".into(),
             verdict(
                 ratio(
+                    Workload::Tasks,
+                    Kind::ValkeyRetry.name(),
+                    Kind::Valkey.name(),
+                ),
+                &|r| r >= 0.98,
+            ),
+        ),
+        (
+            "(e) same, median of per-repetition ratios  >= 0.98".into(),
+            verdict(
+                results.paired(
                     Workload::Tasks,
                     Kind::ValkeyRetry.name(),
                     Kind::Valkey.name(),
