@@ -1,0 +1,258 @@
+//! Every measured client behind one enum, with the few operations the
+//! workloads need.
+
+use bytes::Bytes;
+use valkey_client::{Cmd, Connection, ConnectionConfig, ExponentialBackoff, Retry, Valkey};
+
+use crate::{BoxError, Result, VALUE};
+
+/// Which client to measure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// This crate's [`Valkey`] client (one multiplexed connection).
+    Valkey,
+    /// This crate's [`Valkey`] client with a [`Retry`] configured (no fault
+    /// happens, so it never retries).
+    ValkeyRetry,
+    /// This crate's plain sequential [`Connection`].
+    Connection,
+    /// The `redis` crate's multiplexed tokio connection.
+    Redis,
+    /// `fred`'s client (one connection, auto-pipelined).
+    Fred,
+    /// `valkey-glide`'s standalone client.
+    Glide,
+}
+
+impl Kind {
+    /// Every kind this build can measure: the peers only with the `peers`
+    /// feature.
+    pub fn all() -> Vec<Kind> {
+        let mut kinds = vec![Kind::Valkey, Kind::ValkeyRetry, Kind::Connection];
+        if cfg!(feature = "peers") {
+            kinds.extend([Kind::Redis, Kind::Fred, Kind::Glide]);
+        }
+        kinds
+    }
+
+    /// The name used on the command line and in tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Valkey => "valkey-client",
+            Kind::ValkeyRetry => "valkey-client+retry",
+            Kind::Connection => "valkey-client Connection",
+            Kind::Redis => "redis",
+            Kind::Fred => "fred",
+            Kind::Glide => "valkey-glide",
+        }
+    }
+
+    /// The short name accepted by `--client`.
+    pub fn short(self) -> &'static str {
+        match self {
+            Kind::Valkey => "valkey",
+            Kind::ValkeyRetry => "valkey-retry",
+            Kind::Connection => "connection",
+            Kind::Redis => "redis",
+            Kind::Fred => "fred",
+            Kind::Glide => "glide",
+        }
+    }
+
+    /// Parses a short name (see [`Kind::short`]).
+    pub fn parse(s: &str) -> Option<Kind> {
+        Kind::all().into_iter().find(|k| k.short() == s)
+    }
+
+    /// Whether clones share one connection (needed by the 64-task workload).
+    pub fn shareable(self) -> bool {
+        self != Kind::Connection
+    }
+}
+
+/// A connected client of some [`Kind`].
+pub enum Client {
+    /// See [`Kind::Valkey`] and [`Kind::ValkeyRetry`].
+    Valkey(Valkey),
+    /// See [`Kind::Connection`].
+    Connection(Box<Connection>),
+    /// See [`Kind::Redis`].
+    #[cfg(feature = "peers")]
+    Redis(redis::aio::MultiplexedConnection),
+    /// See [`Kind::Fred`].
+    #[cfg(feature = "peers")]
+    Fred(fred::clients::Client),
+    /// See [`Kind::Glide`].
+    #[cfg(feature = "peers")]
+    Glide(Box<glide::GlideClient>),
+}
+
+impl Client {
+    /// Connects a client of `kind` to `127.0.0.1:port`.
+    pub async fn connect(kind: Kind, port: u16) -> Result<Client> {
+        let host = "127.0.0.1";
+        Ok(match kind {
+            Kind::Valkey => Client::Valkey(Valkey::builder().host(host).port(port).build().await?),
+            Kind::ValkeyRetry => Client::Valkey(
+                Valkey::builder()
+                    .host(host)
+                    .port(port)
+                    .retry(Retry::new(ExponentialBackoff::default(), 3))
+                    .build()
+                    .await?,
+            ),
+            Kind::Connection => Client::Connection(Box::new(
+                Connection::connect(&ConnectionConfig::tcp(host, port)).await?,
+            )),
+            #[cfg(feature = "peers")]
+            Kind::Redis => {
+                let client = redis::Client::open(format!("redis://{host}:{port}/"))?;
+                Client::Redis(client.get_multiplexed_async_connection().await?)
+            }
+            #[cfg(feature = "peers")]
+            Kind::Fred => {
+                use fred::prelude::{Builder, ClientLike, Config};
+                let config = Config::from_url(&format!("redis://{host}:{port}"))?;
+                let client = Builder::from_config(config).build()?;
+                client.init().await?;
+                Client::Fred(client)
+            }
+            #[cfg(feature = "peers")]
+            Kind::Glide => {
+                let config = glide::GlideClientConfiguration::with_address(host, port);
+                Client::Glide(Box::new(glide::GlideClient::connect(config).await?))
+            }
+            #[cfg(not(feature = "peers"))]
+            other => {
+                return Err(format!("{} needs the `peers` feature", other.name()).into());
+            }
+        })
+    }
+
+    /// A second handle on the same connection, for another task; `None` for
+    /// a plain [`Connection`].
+    pub fn share(&self) -> Option<Client> {
+        Some(match self {
+            Client::Valkey(c) => Client::Valkey(c.clone()),
+            Client::Connection(_) => return None,
+            #[cfg(feature = "peers")]
+            Client::Redis(c) => Client::Redis(c.clone()),
+            #[cfg(feature = "peers")]
+            Client::Fred(c) => Client::Fred(c.clone()),
+            #[cfg(feature = "peers")]
+            Client::Glide(c) => Client::Glide(c.clone()),
+        })
+    }
+
+    /// `GET key`, the value as bytes.
+    pub async fn get(&mut self, key: &str) -> Result<Option<Bytes>> {
+        Ok(match self {
+            Client::Valkey(c) => c.get::<Option<Bytes>>(key).await?,
+            Client::Connection(c) => {
+                let reply = c.request(&Cmd::new("GET").arg(key)).await?;
+                valkey_client::FromValue::from_value(reply)?
+            }
+            #[cfg(feature = "peers")]
+            Client::Redis(c) => redis::cmd("GET").arg(key).query_async(c).await?,
+            #[cfg(feature = "peers")]
+            Client::Fred(c) => {
+                use fred::prelude::KeysInterface;
+                c.get::<Option<Bytes>, _>(key).await?
+            }
+            #[cfg(feature = "peers")]
+            Client::Glide(c) => {
+                glide::cmd::cmd("GET")
+                    .arg(key)
+                    .query_async::<Option<Bytes>>(&**c)
+                    .await?
+            }
+        })
+    }
+
+    /// `SET key <64-byte value>`.
+    pub async fn set(&mut self, key: &str) -> Result<()> {
+        match self {
+            Client::Valkey(c) => c.set(key, &VALUE[..]).await?,
+            Client::Connection(c) => {
+                c.request(&Cmd::new("SET").arg(key).arg(&VALUE[..])).await?;
+            }
+            #[cfg(feature = "peers")]
+            Client::Redis(c) => {
+                redis::cmd("SET")
+                    .arg(key)
+                    .arg(&VALUE[..])
+                    .query_async::<()>(c)
+                    .await?
+            }
+            #[cfg(feature = "peers")]
+            Client::Fred(c) => {
+                use fred::prelude::KeysInterface;
+                c.set::<(), _, _>(key, Bytes::from_static(VALUE), None, None, false)
+                    .await?
+            }
+            #[cfg(feature = "peers")]
+            Client::Glide(c) => {
+                glide::cmd::cmd("SET")
+                    .arg(key)
+                    .arg(Bytes::from_static(VALUE))
+                    .query_async::<()>(&**c)
+                    .await?
+            }
+        }
+        Ok(())
+    }
+
+    /// `SET key <64-byte value>` for every key, in one pipeline, built for
+    /// this call: [`Connection::pipeline`] for a plain connection and our
+    /// client (which has no pipeline API of its own, so it is measured
+    /// through a fresh `Connection`), the peers' pipeline APIs otherwise.
+    pub async fn set_pipeline(&mut self, keys: &[String]) -> Result<()> {
+        match self {
+            Client::Valkey(_) => {
+                return Err(BoxError::from(
+                    "the Valkey client has no pipeline API; use Kind::Connection",
+                ));
+            }
+            Client::Connection(c) => {
+                let cmds: Vec<Cmd> = keys
+                    .iter()
+                    .map(|k| Cmd::new("SET").arg(k).arg(&VALUE[..]))
+                    .collect();
+                for reply in c.pipeline(&cmds).await? {
+                    reply?;
+                }
+            }
+            #[cfg(feature = "peers")]
+            Client::Redis(c) => {
+                let mut pipe = redis::pipe();
+                for k in keys {
+                    pipe.cmd("SET").arg(k).arg(&VALUE[..]).ignore();
+                }
+                pipe.query_async::<()>(c).await?;
+            }
+            #[cfg(feature = "peers")]
+            Client::Fred(c) => {
+                use fred::prelude::KeysInterface;
+                let pipe = c.pipeline();
+                for k in keys {
+                    pipe.set::<(), _, _>(k.as_str(), Bytes::from_static(VALUE), None, None, false)
+                        .await?;
+                }
+                pipe.all::<fred::types::Value>().await?;
+            }
+            #[cfg(feature = "peers")]
+            Client::Glide(c) => {
+                use glide::PipelineExt;
+                let mut pipe = glide::pipe();
+                for k in keys {
+                    pipe.cmd("SET")
+                        .arg(k.as_str())
+                        .arg(Bytes::from_static(VALUE))
+                        .ignore();
+                }
+                pipe.query_async::<()>(&**c).await?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,757 @@
+//! `valkey-bench`: runs valkey-client and its peers through identical
+//! workloads against one real valkey-server, interleaved, and prints a table.
+//!
+//! ```text
+//! valkey-bench compare [--port P] [--reps 3] [--quick] [--no-callgrind] [--no-redis-benchmark] [--out DIR]
+//! valkey-bench instr --client NAME --port P --ops N [--workload seq|tasks|pipe]
+//! ```
+//!
+//! `compare` starts its own server (pinned to core 0, itself to core 1 when
+//! two cores exist) unless `--port` is given. `instr` is what `compare` runs
+//! under callgrind to count instructions per GET.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use valkey_bench::Result;
+use valkey_bench::clients::{Client, Kind};
+use valkey_bench::workloads::{self, Sample, median};
+
+/// Counts and caps of one comparison.
+#[derive(Debug, Clone)]
+struct Plan {
+    reps: usize,
+    seq_gets: u64,
+    batches: u64,
+    batch: usize,
+    tasks: usize,
+    task_ops: u64,
+    cap: Duration,
+    instr_gets: u64,
+    instr_task_ops: u64,
+    instr_pipe_ops: u64,
+    callgrind: bool,
+    redis_benchmark: bool,
+    out: PathBuf,
+}
+
+impl Plan {
+    fn full() -> Plan {
+        Plan {
+            reps: 5,
+            seq_gets: 20_000,
+            batches: 2_000,
+            batch: 100,
+            tasks: 64,
+            task_ops: 192_000,
+            cap: Duration::from_secs(10),
+            instr_gets: 2_000,
+            instr_task_ops: 6_400,
+            instr_pipe_ops: 20_000,
+            callgrind: true,
+            redis_benchmark: true,
+            out: PathBuf::from("target/bench"),
+        }
+    }
+
+    fn quick() -> Plan {
+        Plan {
+            reps: 1,
+            seq_gets: 2_000,
+            batches: 100,
+            task_ops: 12_800,
+            instr_gets: 200,
+            instr_task_ops: 640,
+            instr_pipe_ops: 2_000,
+            ..Plan::full()
+        }
+    }
+}
+
+/// The workloads, in table order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Workload {
+    SeqGet,
+    PipeSet,
+    Tasks,
+}
+
+impl Workload {
+    fn title(self, plan: &Plan) -> String {
+        match self {
+            Workload::SeqGet => "(a) sequential GET, one connection, 64 B".to_string(),
+            Workload::PipeSet => format!("(b) SET in pipelines of {}, 64 B", plan.batch),
+            Workload::Tasks => format!(
+                "(c)/(e) {} tasks sharing one client, GET/SET alternating, 64 B",
+                plan.tasks
+            ),
+        }
+    }
+
+    fn kinds(self) -> Vec<Kind> {
+        Kind::all()
+            .into_iter()
+            .filter(|k| match self {
+                Workload::SeqGet => *k != Kind::ValkeyRetry,
+                Workload::PipeSet => !matches!(k, Kind::Valkey | Kind::ValkeyRetry),
+                Workload::Tasks => k.shareable(),
+            })
+            .collect()
+    }
+
+    fn ours(self) -> &'static str {
+        match self {
+            Workload::PipeSet => Kind::Connection.name(),
+            _ => Kind::Valkey.name(),
+        }
+    }
+}
+
+#[derive(Default)]
+struct Results {
+    /// (workload, row label) -> one sample per repetition.
+    samples: BTreeMap<(Workload, String), Vec<Sample>>,
+    /// Row order per workload, as first seen.
+    order: BTreeMap<Workload, Vec<String>>,
+}
+
+impl Results {
+    fn add(&mut self, w: Workload, label: &str, s: Sample) {
+        let order = self.order.entry(w).or_default();
+        if !order.iter().any(|l| l == label) {
+            order.push(label.to_string());
+        }
+        self.samples
+            .entry((w, label.to_string()))
+            .or_default()
+            .push(s);
+    }
+
+    fn ops(&self, w: Workload, label: &str) -> Option<f64> {
+        let s = self.samples.get(&(w, label.to_string()))?;
+        median(&s.iter().map(Sample::ops_per_sec).collect::<Vec<_>>())
+    }
+
+    /// The median over repetitions of `a / b`, each pair from one repetition.
+    fn paired(&self, w: Workload, a: &str, b: &str) -> Option<f64> {
+        let a = self.samples.get(&(w, a.to_string()))?;
+        let b = self.samples.get(&(w, b.to_string()))?;
+        let ratios: Vec<f64> = a
+            .iter()
+            .zip(b)
+            .map(|(a, b)| a.ops_per_sec() / b.ops_per_sec())
+            .collect();
+        median(&ratios)
+    }
+
+    fn lat(&self, w: Workload, label: &str, p99: bool) -> Option<f64> {
+        let s = self.samples.get(&(w, label.to_string()))?;
+        let v: Vec<f64> = s
+            .iter()
+            .filter_map(|s| if p99 { s.p99 } else { s.p50 })
+            .map(|d| d.as_secs_f64() * 1e6)
+            .collect();
+        median(&v)
+    }
+}
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    match args.first().map(String::as_str) {
+        Some("compare") => runtime.block_on(compare(&args[1..])),
+        Some("instr") => runtime.block_on(instr(&args[1..])),
+        _ => {
+            eprintln!(
+                "usage: valkey-bench compare [--port P] [--reps N] [--quick] [--no-callgrind] \
+                 [--no-redis-benchmark] [--out DIR]\n       \
+                 valkey-bench instr --client NAME --port P --ops N [--workload seq|tasks|pipe]"
+            );
+            std::process::exit(2);
+        }
+    }
+}
+
+fn flag(args: &[String], name: &str) -> bool {
+    args.iter().any(|a| a == name)
+}
+
+fn option(args: &[String], name: &str) -> Option<String> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+}
+
+/// One measured run under callgrind: connect, warm up, then `--ops`
+/// operations (zero for the baseline that is subtracted).
+async fn instr(args: &[String]) -> Result<()> {
+    let kind = option(args, "--client")
+        .and_then(|c| Kind::parse(&c))
+        .ok_or("--client: unknown or missing")?;
+    let port: u16 = option(args, "--port").ok_or("--port missing")?.parse()?;
+    let ops: u64 = option(args, "--ops")
+        .unwrap_or_else(|| "0".into())
+        .parse()?;
+    let mut client = Client::connect(kind, port).await?;
+    workloads::prepare(&mut client).await?;
+    match option(args, "--workload").as_deref().unwrap_or("seq") {
+        "seq" => {
+            workloads::plain_gets(&mut client, 100).await?;
+            workloads::plain_gets(&mut client, ops).await?;
+        }
+        "tasks" => {
+            workloads::concurrent_mixed(&client, 64, 640, Duration::from_secs(600)).await?;
+            workloads::concurrent_mixed(&client, 64, ops, Duration::from_secs(600)).await?;
+        }
+        "pipe" => {
+            // `--ops` SETs in pipelines of 100.
+            let cap = Duration::from_secs(600);
+            workloads::pipelined_set(&mut client, 2, 100, cap).await?;
+            workloads::pipelined_set(&mut client, ops / 100, 100, cap).await?;
+        }
+        other => return Err(format!("unknown workload {other}").into()),
+    }
+    Ok(())
+}
+
+async fn compare(args: &[String]) -> Result<()> {
+    let mut plan = if flag(args, "--quick") {
+        Plan::quick()
+    } else {
+        Plan::full()
+    };
+    if let Some(reps) = option(args, "--reps") {
+        plan.reps = reps.parse()?;
+    }
+    if let Some(out) = option(args, "--out") {
+        plan.out = PathBuf::from(out);
+    }
+    plan.callgrind &= !flag(args, "--no-callgrind");
+    plan.redis_benchmark &= !flag(args, "--no-redis-benchmark");
+    std::fs::create_dir_all(&plan.out)?;
+
+    // The machine's cores, not this process's affinity (it may already be
+    // pinned to one core by the script).
+    let cores = std::fs::read_to_string("/proc/cpuinfo")
+        .map(|t| t.lines().filter(|l| l.starts_with("processor")).count())
+        .unwrap_or(1)
+        .max(1);
+    let _server;
+    let port = match option(args, "--port") {
+        Some(p) => p.parse()?,
+        None => {
+            let server = valkey_testkit::Server::start(valkey_testkit::ServerConfig::new()).await?;
+            let port = server.port();
+            if cores >= 2 {
+                if let Some(pid) = server.pid() {
+                    pin(pid, "0", false);
+                }
+                pin(std::process::id(), "1", true);
+            }
+            _server = server;
+            port
+        }
+    };
+    println!(
+        "valkey-bench: server 127.0.0.1:{port}, {} repetitions, {cores} cores, peers {}",
+        plan.reps,
+        if cfg!(feature = "peers") {
+            "on"
+        } else {
+            "off (build with --features peers)"
+        }
+    );
+    let rb = plan.redis_benchmark && redis_benchmark_available();
+    if plan.redis_benchmark && !rb {
+        println!("redis-benchmark not found: its reference rows are left out");
+    }
+
+    let mut results = Results::default();
+    let start = std::time::Instant::now();
+    for rep in 0..plan.reps {
+        println!(
+            "repetition {}/{} ({:.0?} so far)",
+            rep + 1,
+            plan.reps,
+            start.elapsed()
+        );
+        for w in [Workload::SeqGet, Workload::PipeSet, Workload::Tasks] {
+            if rb {
+                for (label, sample) in run_redis_benchmark(&plan, w, port)? {
+                    results.add(w, &label, sample);
+                }
+            }
+            let mut kinds = w.kinds();
+            if rep % 2 == 1 {
+                // Alternate which of the two runs first, so that (e) compares
+                // like with like.
+                let a = kinds.iter().position(|k| *k == Kind::Valkey);
+                let b = kinds.iter().position(|k| *k == Kind::ValkeyRetry);
+                if let (Some(a), Some(b)) = (a, b) {
+                    kinds.swap(a, b);
+                }
+            }
+            for kind in kinds {
+                let sample = run_one(&plan, w, kind, port).await;
+                match sample {
+                    Ok(s) => results.add(w, kind.name(), s),
+                    Err(e) => println!("  {} on {:?} failed: {e}", kind.name(), w),
+                }
+            }
+        }
+    }
+    println!("workloads done in {:.1?}", start.elapsed());
+
+    let instr = if plan.callgrind {
+        callgrind_all(&plan, port)?
+    } else {
+        Vec::new()
+    };
+    print_table(&plan, &results, &instr);
+    Ok(())
+}
+
+fn pin(pid: u32, core: &str, all_threads: bool) {
+    let mut cmd = Command::new("taskset");
+    if all_threads {
+        cmd.arg("-a");
+    }
+    let ok = cmd
+        .args(["-pc", core, &pid.to_string()])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        println!("could not pin pid {pid} to core {core} (taskset missing?)");
+    }
+}
+
+async fn run_one(plan: &Plan, w: Workload, kind: Kind, port: u16) -> Result<Sample> {
+    let mut client = Client::connect(kind, port).await?;
+    workloads::prepare(&mut client).await?;
+    match w {
+        Workload::SeqGet => {
+            workloads::plain_gets(&mut client, 200).await?;
+            workloads::sequential_get(&mut client, plan.seq_gets, plan.cap).await
+        }
+        Workload::PipeSet => {
+            workloads::pipelined_set(&mut client, 5, plan.batch, plan.cap).await?;
+            workloads::pipelined_set(&mut client, plan.batches, plan.batch, plan.cap).await
+        }
+        Workload::Tasks => {
+            workloads::concurrent_mixed(&client, plan.tasks, plan.tasks as u64 * 10, plan.cap)
+                .await?;
+            workloads::concurrent_mixed(&client, plan.tasks, plan.task_ops, plan.cap).await
+        }
+    }
+}
+
+fn redis_benchmark_available() -> bool {
+    Command::new("redis-benchmark")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// The `redis-benchmark` runs matching a workload: (row label, sample).
+fn run_redis_benchmark(plan: &Plan, w: Workload, port: u16) -> Result<Vec<(String, Sample)>> {
+    let port = port.to_string();
+    let base = ["-h", "127.0.0.1", "-p", port.as_str(), "-d", "64", "--csv"];
+    let mut rows = Vec::new();
+    match w {
+        Workload::SeqGet => {
+            let n = plan.seq_gets.to_string();
+            let out = rb_run(&base, &["-t", "get", "-c", "1", "-n", &n])?;
+            if let Some(r) = out.get("GET") {
+                rows.push(("redis-benchmark -c 1".to_string(), r.sample(plan.seq_gets)));
+            }
+        }
+        Workload::PipeSet => {
+            let total = plan.batches * plan.batch as u64;
+            let n = total.to_string();
+            let p = plan.batch.to_string();
+            let out = rb_run(&base, &["-t", "set", "-P", &p, "-c", "1", "-n", &n])?;
+            if let Some(r) = out.get("SET") {
+                rows.push((format!("redis-benchmark -P {p} -c 1"), r.sample(total)));
+            }
+            let out = rb_run(&base, &["-t", "set", "-P", &p, "-n", &n])?;
+            if let Some(r) = out.get("SET") {
+                rows.push((format!("redis-benchmark -P {p} -c 50"), r.sample(total)));
+            }
+        }
+        Workload::Tasks => {
+            let half = plan.task_ops / 2;
+            let n = half.to_string();
+            let c = plan.tasks.to_string();
+            let out = rb_run(&base, &["-t", "get,set", "-c", &c, "-n", &n])?;
+            if let (Some(g), Some(s)) = (out.get("GET"), out.get("SET")) {
+                // GETs then SETs, run one after the other: ops over total time.
+                let secs = half as f64 / g.rps + half as f64 / s.rps;
+                rows.push((
+                    format!("redis-benchmark -c {c} (GET, SET)"),
+                    Sample {
+                        ops: plan.task_ops,
+                        elapsed: Duration::from_secs_f64(secs),
+                        p50: None,
+                        p99: None,
+                    },
+                ));
+            }
+        }
+    }
+    Ok(rows)
+}
+
+struct RbRow {
+    rps: f64,
+    p50_ms: Option<f64>,
+    p99_ms: Option<f64>,
+}
+
+impl RbRow {
+    fn sample(&self, ops: u64) -> Sample {
+        let us = |ms: f64| Duration::from_secs_f64(ms / 1e3);
+        Sample {
+            ops,
+            elapsed: Duration::from_secs_f64(ops as f64 / self.rps),
+            p50: self.p50_ms.map(us),
+            p99: self.p99_ms.map(us),
+        }
+    }
+}
+
+/// Runs redis-benchmark with `--csv` and parses its rows by test name.
+fn rb_run(base: &[&str], extra: &[&str]) -> Result<BTreeMap<String, RbRow>> {
+    let out = Command::new("timeout")
+        .arg("120")
+        .arg("redis-benchmark")
+        .args(base)
+        .args(extra)
+        .output()?;
+    if !out.status.success() {
+        return Err(format!(
+            "redis-benchmark {extra:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+        .into());
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut header: Vec<String> = Vec::new();
+    let mut rows = BTreeMap::new();
+    for line in text.lines() {
+        let fields: Vec<String> = line
+            .split(',')
+            .map(|f| f.trim().trim_matches('"').to_string())
+            .collect();
+        if fields.first().is_some_and(|f| f == "test") {
+            header = fields;
+            continue;
+        }
+        let col = |name: &str| {
+            header
+                .iter()
+                .position(|h| h == name)
+                .and_then(|i| fields.get(i))
+                .and_then(|v| v.parse::<f64>().ok())
+        };
+        if let (Some(name), Some(rps)) = (fields.first(), col("rps")) {
+            let name = name.split_whitespace().next().unwrap_or(name).to_string();
+            rows.insert(
+                name,
+                RbRow {
+                    rps,
+                    p50_ms: col("p50_latency_ms"),
+                    p99_ms: col("p99_latency_ms"),
+                },
+            );
+        }
+    }
+    Ok(rows)
+}
+
+/// Instructions per operation of one client on one workload.
+struct Instr {
+    kind: Kind,
+    workload: &'static str,
+    per_op: f64,
+}
+
+fn callgrind_all(plan: &Plan, port: u16) -> Result<Vec<Instr>> {
+    if !Command::new("valgrind")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        println!("valgrind not found: no instruction counts");
+        return Ok(Vec::new());
+    }
+    let exe = std::env::current_exe()?;
+    let mut runs: Vec<(Kind, &'static str, u64)> = Vec::new();
+    for kind in Kind::all() {
+        if kind != Kind::ValkeyRetry {
+            runs.push((kind, "seq", plan.instr_gets));
+        }
+    }
+    for kind in [Kind::Valkey, Kind::ValkeyRetry, Kind::Redis] {
+        if Kind::all().contains(&kind) {
+            runs.push((kind, "tasks", plan.instr_task_ops));
+        }
+    }
+    for kind in [Kind::Connection, Kind::Redis] {
+        if Kind::all().contains(&kind) {
+            runs.push((kind, "pipe", plan.instr_pipe_ops));
+        }
+    }
+    let mut out = Vec::new();
+    for (kind, workload, ops) in runs {
+        let start = std::time::Instant::now();
+        let full = callgrind_run(&exe, &plan.out, kind, workload, port, ops);
+        let base = callgrind_run(&exe, &plan.out, kind, workload, port, 0);
+        match (full, base) {
+            (Ok(full), Ok(base)) => {
+                let per_op = (full as f64 - base as f64) / ops as f64;
+                println!(
+                    "  callgrind {:<26} {workload:<5} {per_op:>9.0} instructions/op ({:.1?})",
+                    kind.name(),
+                    start.elapsed()
+                );
+                out.push(Instr {
+                    kind,
+                    workload,
+                    per_op,
+                });
+            }
+            (Err(e), _) | (_, Err(e)) => println!("  callgrind {} failed: {e}", kind.name()),
+        }
+    }
+    Ok(out)
+}
+
+/// Runs `instr` under callgrind and returns the total instruction count.
+fn callgrind_run(
+    exe: &Path,
+    dir: &Path,
+    kind: Kind,
+    workload: &str,
+    port: u16,
+    ops: u64,
+) -> Result<u64> {
+    let file = dir.join(format!("callgrind.{}.{workload}.{ops}.out", kind.short()));
+    let status = Command::new("valgrind")
+        .arg("--tool=callgrind")
+        .arg(format!("--callgrind-out-file={}", file.display()))
+        .arg(exe)
+        .args([
+            "instr",
+            "--client",
+            kind.short(),
+            "--port",
+            &port.to_string(),
+        ])
+        .args(["--ops", &ops.to_string(), "--workload", workload])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()?;
+    if !status.success() {
+        return Err(format!("valgrind exited with {status}").into());
+    }
+    let text = std::fs::read_to_string(&file)?;
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix("totals:")
+                .or_else(|| l.strip_prefix("summary:"))
+        })
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| format!("no totals in {}", file.display()).into())
+}
+
+fn fmt_opt(v: Option<f64>, prec: usize) -> String {
+    v.map_or_else(|| "-".to_string(), |v| format!("{v:.prec$}"))
+}
+
+fn print_table(plan: &Plan, results: &Results, instr: &[Instr]) {
+    println!();
+    for (w, labels) in &results.order {
+        let ours = results.ops(*w, w.ours());
+        println!("{}", w.title(plan));
+        println!(
+            "  {:<36} {:>12} {:>9} {:>9} {:>12}",
+            "client",
+            "ops/s",
+            "p50 us",
+            "p99 us",
+            format!(
+                "vs {}",
+                if *w == Workload::PipeSet {
+                    "Conn"
+                } else {
+                    "ours"
+                }
+            )
+        );
+        for label in labels {
+            let ops = results.ops(*w, label);
+            let ratio = match (ops, ours) {
+                (Some(o), Some(b)) => Some(o / b),
+                _ => None,
+            };
+            println!(
+                "  {:<36} {:>12} {:>9} {:>9} {:>11}x",
+                label,
+                fmt_opt(ops, 0),
+                fmt_opt(results.lat(*w, label, false), 1),
+                fmt_opt(results.lat(*w, label, true), 1),
+                fmt_opt(ratio, 3)
+            );
+        }
+        println!();
+    }
+    if !instr.is_empty() {
+        println!(
+            "(f) client instructions per operation (callgrind: {} sequential GETs; {} ops of the 64-task mix; {} SETs in pipelines of 100), minus a zero-op baseline",
+            plan.instr_gets, plan.instr_task_ops, plan.instr_pipe_ops
+        );
+        let ours = |workload: &str| {
+            instr
+                .iter()
+                .find(|i| {
+                    let ours = if workload == "pipe" {
+                        Kind::Connection
+                    } else {
+                        Kind::Valkey
+                    };
+                    i.kind == ours && i.workload == workload
+                })
+                .map(|i| i.per_op)
+        };
+        for i in instr {
+            let ratio = ours(i.workload).map(|o| i.per_op / o);
+            println!(
+                "  {:<36} {:<6} {:>12.0} {:>11}x",
+                i.kind.name(),
+                i.workload,
+                i.per_op,
+                fmt_opt(ratio, 3)
+            );
+        }
+        println!();
+    }
+
+    println!("Targets (medians of {} repetitions)", plan.reps);
+    let ratio = |w: Workload, a: &str, b: &str| match (results.ops(w, a), results.ops(w, b)) {
+        (Some(a), Some(b)) => Some(a / b),
+        _ => None,
+    };
+    let verdict = |r: Option<f64>, ok: &dyn Fn(f64) -> bool| match r {
+        Some(r) if ok(r) => format!("{r:.3}  met"),
+        Some(r) => format!("{r:.3}  NOT met"),
+        None => "n/a".to_string(),
+    };
+    let rows: Vec<(String, String)> = vec![
+        (
+            "(a) valkey-client / redis-benchmark -c 1   >= 0.95".into(),
+            verdict(
+                ratio(
+                    Workload::SeqGet,
+                    Kind::Valkey.name(),
+                    "redis-benchmark -c 1",
+                ),
+                &|r| r >= 0.95,
+            ),
+        ),
+        (
+            "(a) Connection    / redis-benchmark -c 1   >= 0.95".into(),
+            verdict(
+                ratio(
+                    Workload::SeqGet,
+                    Kind::Connection.name(),
+                    "redis-benchmark -c 1",
+                ),
+                &|r| r >= 0.95,
+            ),
+        ),
+        (
+            format!(
+                "(b) Connection::pipeline / redis-benchmark -P {} -c 1 >= 0.95",
+                plan.batch
+            ),
+            verdict(
+                ratio(
+                    Workload::PipeSet,
+                    Kind::Connection.name(),
+                    &format!("redis-benchmark -P {} -c 1", plan.batch),
+                ),
+                &|r| r >= 0.95,
+            ),
+        ),
+        (
+            "(c) valkey-client / redis multiplexed      >= 2.0".into(),
+            verdict(
+                ratio(Workload::Tasks, Kind::Valkey.name(), Kind::Redis.name()),
+                &|r| r >= 2.0,
+            ),
+        ),
+        (
+            "(e) with Retry / without (64 tasks)        >= 0.98".into(),
+            verdict(
+                ratio(
+                    Workload::Tasks,
+                    Kind::ValkeyRetry.name(),
+                    Kind::Valkey.name(),
+                ),
+                &|r| r >= 0.98,
+            ),
+        ),
+        (
+            "(e) same, median of per-repetition ratios  >= 0.98".into(),
+            verdict(
+                results.paired(
+                    Workload::Tasks,
+                    Kind::ValkeyRetry.name(),
+                    Kind::Valkey.name(),
+                ),
+                &|r| r >= 0.98,
+            ),
+        ),
+        (
+            "(e) instructions/op with Retry / without   <= 1.02".into(),
+            verdict(
+                {
+                    let get = |k: Kind| {
+                        instr
+                            .iter()
+                            .find(|i| i.kind == k && i.workload == "tasks")
+                            .map(|i| i.per_op)
+                    };
+                    get(Kind::ValkeyRetry)
+                        .zip(get(Kind::Valkey))
+                        .map(|(a, b)| a / b)
+                },
+                &|r| r <= 1.02,
+            ),
+        ),
+        (
+            "(f) instructions/GET ours / redis          <= 0.70".into(),
+            verdict(
+                {
+                    let get = |k: Kind| {
+                        instr
+                            .iter()
+                            .find(|i| i.kind == k && i.workload == "seq")
+                            .map(|i| i.per_op)
+                    };
+                    get(Kind::Valkey).zip(get(Kind::Redis)).map(|(a, b)| a / b)
+                },
+                &|r| r <= 0.70,
+            ),
+        ),
+    ];
+    for (name, v) in rows {
+        println!("  {name:<62} {v}");
+    }
+}

@@ -1,0 +1,168 @@
+//! The workloads: each takes a fixed number of operations and a time cap,
+//! and stops at whichever comes first.
+
+use std::time::{Duration, Instant};
+
+use crate::clients::Client;
+use crate::{GET_KEY, Result};
+
+/// What one run of a workload measured.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Sample {
+    /// Operations completed (a pipeline of 100 SETs counts 100).
+    pub ops: u64,
+    /// Wall time of the measured part.
+    pub elapsed: Duration,
+    /// Median latency of one operation, when measured.
+    pub p50: Option<Duration>,
+    /// 99th percentile latency of one operation, when measured.
+    pub p99: Option<Duration>,
+}
+
+impl Sample {
+    /// Operations per second.
+    pub fn ops_per_sec(&self) -> f64 {
+        self.ops as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+/// Stores the 64-byte value under [`GET_KEY`], so GETs read 64 bytes.
+pub async fn prepare(client: &mut Client) -> Result<()> {
+    client.set(GET_KEY).await
+}
+
+/// (a) `n` GETs one after the other, each timed.
+pub async fn sequential_get(client: &mut Client, n: u64, cap: Duration) -> Result<Sample> {
+    let mut latencies = Vec::with_capacity(n as usize);
+    let start = Instant::now();
+    let deadline = start + cap;
+    let mut ops = 0;
+    while ops < n {
+        let t = Instant::now();
+        if t >= deadline {
+            break;
+        }
+        let value = client.get(GET_KEY).await?;
+        latencies.push(t.elapsed());
+        debug_assert_eq!(value.as_deref().map(<[u8]>::len), Some(64));
+        ops += 1;
+    }
+    let elapsed = start.elapsed();
+    latencies.sort_unstable();
+    Ok(Sample {
+        ops,
+        elapsed,
+        p50: percentile(&latencies, 0.50),
+        p99: percentile(&latencies, 0.99),
+    })
+}
+
+/// Only GETs, no timing: the body of the instruction-count runs.
+pub async fn plain_gets(client: &mut Client, n: u64) -> Result<()> {
+    for _ in 0..n {
+        let value = client.get(GET_KEY).await?;
+        if value.as_deref().map(<[u8]>::len) != Some(64) {
+            return Err("GET did not return the 64-byte value".into());
+        }
+    }
+    Ok(())
+}
+
+/// The keys of one pipeline of `size` SETs.
+pub fn pipeline_keys(size: usize) -> Vec<String> {
+    (0..size).map(|i| format!("bench:pipe:{i}")).collect()
+}
+
+/// (b) `batches` pipelines of `size` SETs each, one after the other.
+pub async fn pipelined_set(
+    client: &mut Client,
+    batches: u64,
+    size: usize,
+    cap: Duration,
+) -> Result<Sample> {
+    let keys = pipeline_keys(size);
+    let start = Instant::now();
+    let deadline = start + cap;
+    let mut ops = 0;
+    for _ in 0..batches {
+        if Instant::now() >= deadline {
+            break;
+        }
+        client.set_pipeline(&keys).await?;
+        ops += size as u64;
+    }
+    Ok(Sample {
+        ops,
+        elapsed: start.elapsed(),
+        p50: None,
+        p99: None,
+    })
+}
+
+/// (c) `tasks` tasks sharing one client, `n` operations in all, each task
+/// alternating GET and SET. Needs a shareable client.
+pub async fn concurrent_mixed(
+    client: &Client,
+    tasks: usize,
+    n: u64,
+    cap: Duration,
+) -> Result<Sample> {
+    let per_task = n / tasks as u64;
+    let start = Instant::now();
+    let deadline = start + cap;
+    let mut handles = Vec::with_capacity(tasks);
+    for t in 0..tasks {
+        let mut c = client
+            .share()
+            .ok_or("this client cannot be shared between tasks")?;
+        let set_key = format!("bench:task:{t}");
+        handles.push(tokio::spawn(async move {
+            let mut done = 0u64;
+            while done < per_task {
+                if done % 32 == 0 && Instant::now() >= deadline {
+                    break;
+                }
+                if done % 2 == 0 {
+                    c.get(GET_KEY).await?;
+                } else {
+                    c.set(&set_key).await?;
+                }
+                done += 1;
+            }
+            Ok::<u64, crate::BoxError>(done)
+        }));
+    }
+    let mut ops = 0;
+    for handle in handles {
+        ops += handle.await??;
+    }
+    Ok(Sample {
+        ops,
+        elapsed: start.elapsed(),
+        p50: None,
+        p99: None,
+    })
+}
+
+fn percentile(sorted: &[Duration], q: f64) -> Option<Duration> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let index = ((sorted.len() - 1) as f64 * q).round() as usize;
+    Some(sorted[index])
+}
+
+/// The median of some numbers (the mean of the middle two for an even count).
+pub fn median(values: &[f64]) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let mid = v.len() / 2;
+    Some(if v.len() % 2 == 1 {
+        v[mid]
+    } else {
+        (v[mid - 1] + v[mid]) / 2.0
+    })
+}
