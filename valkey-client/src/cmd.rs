@@ -1,11 +1,8 @@
 //! [`Cmd`]: a command encoded once into its wire form.
 
 use bytes::{BufMut, Bytes, BytesMut};
-use smallvec::SmallVec;
 
-/// Encoded arguments kept inline up to this size: a typical command (name,
-/// key, a small value) is built without touching the heap.
-const INLINE_ARGS: usize = 128;
+use crate::arg_buf::ArgBuf;
 
 /// A command: a name and its arguments, encoded as RESP bulk strings as they
 /// are added, so sending it is one copy into the output buffer.
@@ -18,11 +15,12 @@ const INLINE_ARGS: usize = 128;
 /// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct Cmd {
-    /// `$len\r\narg\r\n` for every argument, in order.
-    args: SmallVec<[u8; INLINE_ARGS]>,
-    count: usize,
+    /// `$len\r\narg\r\n` for every argument, in order; small commands are
+    /// built without touching the heap.
+    args: ArgBuf,
+    count: u32,
     /// End of the name inside `args`, to report it in errors and logs.
-    name_end: usize,
+    name_end: u32,
 }
 
 /// Something that can be written as one command argument.
@@ -36,12 +34,12 @@ impl Cmd {
     /// `.arg("SETNAME")`).
     pub fn new(name: &str) -> Cmd {
         let mut cmd = Cmd {
-            args: SmallVec::new(),
+            args: ArgBuf::default(),
             count: 0,
             name_end: 0,
         };
         cmd.push(name.as_bytes());
-        cmd.name_end = cmd.args.len();
+        cmd.name_end = cmd.args.len() as u32;
         cmd
     }
 
@@ -68,23 +66,19 @@ impl Cmd {
     fn push(&mut self, bytes: &[u8]) {
         let mut len = itoa::Buffer::new();
         let len = len.format(bytes.len());
-        self.args.reserve(bytes.len() + len.len() + 5);
-        self.args.push(b'$');
-        self.args.extend_from_slice(len.as_bytes());
-        self.args.extend_from_slice(b"\r\n");
-        self.args.extend_from_slice(bytes);
-        self.args.extend_from_slice(b"\r\n");
-        self.count += 1;
+        self.args
+            .extend(&[b"$", len.as_bytes(), b"\r\n", bytes, b"\r\n"]);
+        self.count = self.count.saturating_add(1);
     }
 
     /// The number of arguments, the name included.
     pub fn arg_count(&self) -> usize {
-        self.count
+        self.count as usize
     }
 
     /// The command name as given.
     pub fn name(&self) -> &str {
-        let encoded = &self.args[..self.name_end];
+        let encoded = &self.args.as_slice()[..self.name_end as usize];
         // `$<len>\r\n<name>\r\n`: the name sits between the first CRLF and the last.
         let start = encoded
             .iter()
@@ -96,7 +90,9 @@ impl Cmd {
 
     /// The arguments, the name first, as raw bytes.
     pub fn arg_iter(&self) -> ArgIter<'_> {
-        ArgIter { rest: &self.args }
+        ArgIter {
+            rest: self.args.as_slice(),
+        }
     }
 
     /// The argument at `index` (0 is the name).
@@ -112,7 +108,7 @@ impl Cmd {
         out.put_u8(b'*');
         out.put_slice(n.as_bytes());
         out.put_slice(b"\r\n");
-        out.put_slice(&self.args);
+        out.put_slice(self.args.as_slice());
     }
 
     /// The full RESP encoding as one buffer.
@@ -236,6 +232,13 @@ mod tests {
         assert_eq!(args, [&b"HSET"[..], b"h", b"a\r\nb", b"7"]);
         assert_eq!(cmd.arg_at(2), Some(&b"a\r\nb"[..]));
         assert_eq!(cmd.arg_at(4), None);
+    }
+
+    #[test]
+    fn small_commands_stay_inline_and_cheap_to_move() {
+        assert_eq!(std::mem::size_of::<Cmd>(), 120);
+        let big = Cmd::new("SET").arg("k").arg(vec![b'x'; 1000]);
+        assert_eq!(big.arg_at(2).map(<[u8]>::len), Some(1000));
     }
 
     #[test]

@@ -29,6 +29,7 @@
 //! # Ok(()) }
 //! ```
 
+mod arg_buf;
 pub mod backoff;
 mod client;
 pub mod cmd;

@@ -9,7 +9,7 @@
 //! disagreeing about what is valid.
 
 use super::{ServerError, Value};
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use std::fmt;
 
 /// Limits the parser enforces, so that a misbehaving or hostile peer cannot
@@ -78,6 +78,11 @@ impl std::error::Error for ProtocolError {}
 /// it. Strings in the value share memory with the consumed bytes. On error
 /// nothing is consumed, but the stream should be considered broken.
 pub fn decode(buf: &mut BytesMut, limits: &Limits) -> Result<Option<Value>, ProtocolError> {
+    // The most common reply of all, without touching the buffer's refcount.
+    if buf.starts_with(b"+OK\r\n") {
+        buf.advance(5);
+        return Ok(Some(Value::SimpleString(Bytes::from_static(b"OK"))));
+    }
     let empty = Bytes::new();
     let mut check = Walker::<false> {
         src: &buf[..],
@@ -91,6 +96,33 @@ pub fn decode(buf: &mut BytesMut, limits: &Limits) -> Result<Option<Value>, Prot
         Err(Fail::Invalid(e)) => return Err(e),
     }
     let len = check.pos;
+    // Scalars that hold no bytes (integers, nulls, booleans, doubles) are
+    // built from the buffer in place: no shared frame to split off.
+    let holds_no_bytes = match buf.first() {
+        Some(b':' | b'_' | b'#' | b',') => true,
+        Some(b'$' | b'*') => buf.get(1) == Some(&b'-'),
+        _ => false,
+    };
+    if holds_no_bytes {
+        let mut build = Walker::<true> {
+            src: &buf[..len],
+            frame: &empty,
+            pos: 0,
+            limits,
+        };
+        let value = build.value(0);
+        let consumed = build.pos;
+        return match value {
+            Ok(value) if consumed == len => {
+                buf.advance(len);
+                Ok(Some(value))
+            }
+            Err(Fail::Invalid(e)) => Err(e),
+            _ => Err(ProtocolError::new(
+                "internal error: the check and build passes disagree",
+            )),
+        };
+    }
     let frame = buf.split_to(len).freeze();
     let mut build = Walker::<true> {
         src: &frame,
