@@ -2,7 +2,9 @@
 //! workloads need.
 
 use bytes::Bytes;
-use valkey_client::{Cmd, Connection, ConnectionConfig, ExponentialBackoff, Retry, Valkey};
+use valkey_client::{
+    Cmd, Connection, ConnectionConfig, ExponentialBackoff, Pipeline, Retry, Valkey,
+};
 
 use crate::{BoxError, Result, VALUE};
 
@@ -203,9 +205,9 @@ impl Client {
     }
 
     /// `SET key <64-byte value>` for every key, in one pipeline, built for
-    /// this call: [`Connection::pipeline`] for a plain connection and our
-    /// client (which has no pipeline API of its own, so it is measured
-    /// through a fresh `Connection`), the peers' pipeline APIs otherwise.
+    /// this call: a [`Pipeline`] sent on a plain connection for us (the
+    /// `Valkey` client has no pipeline API of its own yet, so it is measured
+    /// through a `Connection`), the peers' pipeline APIs otherwise.
     pub async fn set_pipeline(&mut self, keys: &[String]) -> Result<()> {
         match self {
             Client::Valkey(_) => {
@@ -214,11 +216,11 @@ impl Client {
                 ));
             }
             Client::Connection(c) => {
-                let cmds: Vec<Cmd> = keys
-                    .iter()
-                    .map(|k| Cmd::new("SET").arg(k).arg(&VALUE[..]))
-                    .collect();
-                for reply in c.pipeline(&cmds).await? {
+                let mut pipe = Pipeline::with_capacity(keys.len() * 96);
+                for k in keys {
+                    pipe.cmd("SET").arg(k).arg(&VALUE[..]);
+                }
+                for reply in c.send_pipeline(&mut pipe).await? {
                     reply?;
                 }
             }

@@ -64,10 +64,8 @@ impl Cmd {
     }
 
     fn push(&mut self, bytes: &[u8]) {
-        let mut len = itoa::Buffer::new();
-        let len = len.format(bytes.len());
-        self.args
-            .extend(&[b"$", len.as_bytes(), b"\r\n", bytes, b"\r\n"]);
+        let header = Header::new(b'$', bytes.len());
+        self.args.extend(&[header.as_bytes(), bytes, b"\r\n"]);
         self.count = self.count.saturating_add(1);
     }
 
@@ -102,12 +100,9 @@ impl Cmd {
 
     /// Appends the full RESP encoding (`*N\r\n` then the arguments) to `out`.
     pub fn write_to(&self, out: &mut BytesMut) {
-        let mut n = itoa::Buffer::new();
-        let n = n.format(self.count);
-        out.reserve(self.args.len() + n.len() + 3);
-        out.put_u8(b'*');
-        out.put_slice(n.as_bytes());
-        out.put_slice(b"\r\n");
+        let header = Header::new(b'*', self.count as usize);
+        out.reserve(self.args.len() + header.as_bytes().len());
+        out.put_slice(header.as_bytes());
         out.put_slice(self.args.as_slice());
     }
 
@@ -116,6 +111,43 @@ impl Cmd {
         let mut out = BytesMut::new();
         self.write_to(&mut out);
         out.freeze()
+    }
+}
+
+/// A RESP length line (`$12\r\n`, `*3\r\n`) built on the stack. Lengths
+/// under 100 (nearly all of them) skip the general number formatting.
+pub(crate) struct Header {
+    buf: [u8; 24],
+    len: usize,
+}
+
+impl Header {
+    pub(crate) fn new(kind: u8, n: usize) -> Header {
+        let mut buf = [0u8; 24];
+        buf[0] = kind;
+        let digits = if n < 10 {
+            buf[1] = b'0' + n as u8;
+            1
+        } else if n < 100 {
+            buf[1] = b'0' + (n / 10) as u8;
+            buf[2] = b'0' + (n % 10) as u8;
+            2
+        } else {
+            let mut f = itoa::Buffer::new();
+            let text = f.format(n).as_bytes();
+            buf[1..1 + text.len()].copy_from_slice(text);
+            text.len()
+        };
+        buf[1 + digits] = b'\r';
+        buf[2 + digits] = b'\n';
+        Header {
+            buf,
+            len: 3 + digits,
+        }
+    }
+
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
     }
 }
 
@@ -239,6 +271,16 @@ mod tests {
         assert_eq!(std::mem::size_of::<Cmd>(), 120);
         let big = Cmd::new("SET").arg("k").arg(vec![b'x'; 1000]);
         assert_eq!(big.arg_at(2).map(<[u8]>::len), Some(1000));
+    }
+
+    #[test]
+    fn headers_match_the_general_formatting() {
+        for n in [0, 1, 9, 10, 42, 99, 100, 12345, usize::MAX] {
+            assert_eq!(
+                Header::new(b'$', n).as_bytes(),
+                format!("${n}\r\n").as_bytes()
+            );
+        }
     }
 
     #[test]

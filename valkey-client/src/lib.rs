@@ -38,6 +38,7 @@ pub mod config;
 pub mod connection;
 pub mod error;
 mod from_value;
+mod pipeline;
 pub mod resp;
 pub mod retry;
 
@@ -53,6 +54,7 @@ pub use config::{Addr, ConnectionConfig, Protocol, Secret, TlsConfig};
 pub use connection::{Connection, MultiplexOptions, Multiplexed};
 pub use error::{Delivery, Error, ErrorFamily, ErrorKind, Result};
 pub use from_value::FromValue;
+pub use pipeline::Pipeline;
 pub use resp::Value;
 pub use retry::Retry;
 

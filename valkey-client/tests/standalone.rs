@@ -182,6 +182,35 @@ async fn pipeline_keeps_order_and_per_command_errors() {
 }
 
 #[tokio::test]
+async fn pipeline_builder_sends_every_command_in_order() {
+    let server = Server::start(ServerConfig::new()).await.unwrap();
+    let mut conn = server.connect().await.unwrap();
+    let mut pipe = valkey_client::Pipeline::new();
+    for i in 0..150 {
+        pipe.cmd("RPUSH").arg("list").arg(i);
+    }
+    // A command with more than nine arguments widens its header.
+    pipe.cmd("SADD")
+        .arg("set")
+        .args((0..20).map(|i| format!("m{i}")));
+    pipe.cmd("LLEN").arg("list");
+    pipe.cmd("SCARD").arg("set");
+    pipe.cmd("INCR").arg("list");
+    let replies = conn.send_pipeline(&mut pipe).await.unwrap();
+    assert_eq!(replies.len(), 154);
+    for (i, reply) in replies[..150].iter().enumerate() {
+        assert_eq!(reply.as_ref().unwrap().as_int(), Some(i as i64 + 1));
+    }
+    assert_eq!(replies[150].as_ref().unwrap().as_int(), Some(20));
+    assert_eq!(replies[151].as_ref().unwrap().as_int(), Some(150));
+    assert_eq!(replies[152].as_ref().unwrap().as_int(), Some(20));
+    assert_eq!(
+        replies[153].as_ref().unwrap_err().kind(),
+        ErrorKind::Response
+    );
+}
+
+#[tokio::test]
 async fn refused_and_killed_connections_are_connection_errors() {
     let mut server = Server::start(ServerConfig::new()).await.unwrap();
     let mut conn = server.connect().await.unwrap();

@@ -19,6 +19,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::cmd::Cmd;
 use crate::config::{ConnectionConfig, Protocol};
 use crate::error::{Delivery, Error, ErrorKind, Result};
+use crate::pipeline::Pipeline;
 use crate::resp::{self, Limits, Value};
 
 pub use multiplexed::{MultiplexOptions, Multiplexed};
@@ -117,6 +118,19 @@ impl Connection {
         Ok(replies)
     }
 
+    /// Sends every command of a [`Pipeline`] in one write and reads their
+    /// replies in order. The outer error is a failure of the connection;
+    /// each inner result is one command's reply or server error.
+    pub async fn send_pipeline(&mut self, pipeline: &mut Pipeline) -> Result<Vec<Result<Value>>> {
+        self.write_all(pipeline.encoded()?).await?;
+        let mut replies = Vec::with_capacity(pipeline.len());
+        for _ in 0..pipeline.len() {
+            let reply = self.read_reply().await?;
+            replies.push(into_result(reply, self));
+        }
+        Ok(replies)
+    }
+
     /// The protocol agreed in the handshake.
     pub fn protocol(&self) -> Protocol {
         self.protocol
@@ -175,18 +189,25 @@ impl Connection {
         )
     }
 
-    /// Writes `write_buf` whole. Tracks whether anything left, so a failure
-    /// before the first byte is known to be unsent.
+    /// Writes `write_buf` whole.
     async fn flush_write_buf(&mut self) -> Result<()> {
+        let buf = std::mem::take(&mut self.write_buf);
+        let result = self.write_all(&buf).await;
+        self.write_buf = buf;
+        result
+    }
+
+    /// Writes `data` whole. Tracks whether anything left, so a failure before
+    /// the first byte is known to be unsent.
+    async fn write_all(&mut self, data: &[u8]) -> Result<()> {
         let mut written = 0;
         let result = {
             let Some(stream) = self.stream.as_mut() else {
                 return Err(self.closed_error());
             };
-            let buf = &self.write_buf;
             async {
-                while written < buf.len() {
-                    match stream.write(&buf[written..]).await {
+                while written < data.len() {
+                    match stream.write(&data[written..]).await {
                         Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
                         Ok(n) => written += n,
                         Err(e) => return Err(e),

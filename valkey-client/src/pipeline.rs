@@ -1,0 +1,173 @@
+//! [`Pipeline`]: several commands encoded straight into one buffer, to be
+//! sent in one write.
+
+use bytes::{BufMut, BytesMut};
+
+use crate::cmd::{Cmd, Header, ToArg};
+use crate::error::{Error, ErrorKind, Result};
+
+/// Commands encoded one after the other into a single buffer, with no
+/// `Cmd` per command: the cheapest way to send many commands at once.
+///
+/// ```
+/// use valkey_client::{Cmd, Pipeline};
+/// let mut pipe = Pipeline::new();
+/// pipe.cmd("SET").arg("a").arg(1);
+/// pipe.cmd("INCR").arg("a");
+/// pipe.add(&Cmd::new("GET").arg("a"));
+/// assert_eq!(pipe.len(), 3);
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Pipeline {
+    buf: BytesMut,
+    commands: usize,
+    /// The command being built: where its `*N\r\n` header starts and how
+    /// many arguments it has so far.
+    open: Option<(usize, usize)>,
+    /// An argument was added before any command.
+    stray_argument: bool,
+}
+
+/// The header written for a command before its argument count is known:
+/// one digit, widened when the count turns out larger.
+const PLACEHOLDER: &[u8] = b"*0\r\n";
+
+impl Pipeline {
+    /// An empty pipeline.
+    pub fn new() -> Pipeline {
+        Pipeline::default()
+    }
+
+    /// An empty pipeline with room for `bytes` of encoded commands.
+    pub fn with_capacity(bytes: usize) -> Pipeline {
+        Pipeline {
+            buf: BytesMut::with_capacity(bytes),
+            ..Pipeline::default()
+        }
+    }
+
+    /// Starts a new command; add its arguments with [`Pipeline::arg`].
+    pub fn cmd(&mut self, name: &str) -> &mut Pipeline {
+        self.close_command();
+        self.open = Some((self.buf.len(), 0));
+        self.buf.put_slice(PLACEHOLDER);
+        self.commands += 1;
+        self.arg(name)
+    }
+
+    /// Adds an argument to the command being built.
+    pub fn arg(&mut self, arg: impl ToArg) -> &mut Pipeline {
+        let Some((_, argc)) = self.open.as_mut() else {
+            self.stray_argument = true;
+            return self;
+        };
+        *argc += 1;
+        let buf = &mut self.buf;
+        arg.with_bytes(|bytes| {
+            let header = Header::new(b'$', bytes.len());
+            buf.reserve(header.as_bytes().len() + bytes.len() + 2);
+            buf.put_slice(header.as_bytes());
+            buf.put_slice(bytes);
+            buf.put_slice(b"\r\n");
+        });
+        self
+    }
+
+    /// Adds every argument of an iterator to the command being built.
+    pub fn args<A: ToArg>(&mut self, args: impl IntoIterator<Item = A>) -> &mut Pipeline {
+        for a in args {
+            self.arg(a);
+        }
+        self
+    }
+
+    /// Adds a command built beforehand.
+    pub fn add(&mut self, cmd: &Cmd) -> &mut Pipeline {
+        self.close_command();
+        cmd.write_to(&mut self.buf);
+        self.commands += 1;
+        self
+    }
+
+    /// The number of commands.
+    pub fn len(&self) -> usize {
+        self.commands
+    }
+
+    /// Whether there is no command.
+    pub fn is_empty(&self) -> bool {
+        self.commands == 0
+    }
+
+    /// Removes every command, keeping the buffer for reuse.
+    pub fn clear(&mut self) {
+        self.buf.clear();
+        self.commands = 0;
+        self.open = None;
+        self.stray_argument = false;
+    }
+
+    /// The encoded commands, ready to write.
+    pub(crate) fn encoded(&mut self) -> Result<&[u8]> {
+        if self.stray_argument {
+            return Err(Error::new(
+                ErrorKind::Data,
+                "pipeline: an argument was added before any command",
+            ));
+        }
+        self.close_command();
+        Ok(&self.buf)
+    }
+
+    /// Writes the real argument count into the open command's header.
+    fn close_command(&mut self) {
+        let Some((at, argc)) = self.open.take() else {
+            return;
+        };
+        let mut digits = itoa::Buffer::new();
+        let digits = digits.format(argc).as_bytes();
+        if digits.len() > 1 {
+            // Widen the one-digit placeholder: shift the arguments right.
+            let extra = digits.len() - 1;
+            let old_len = self.buf.len();
+            self.buf.resize(old_len + extra, 0);
+            self.buf.copy_within(at + 2..old_len, at + 2 + extra);
+        }
+        self.buf[at + 1..at + 1 + digits.len()].copy_from_slice(digits);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_bytes_as_separate_commands() {
+        let mut pipe = Pipeline::new();
+        pipe.cmd("SET").arg("k").arg(-3);
+        let many: Vec<String> = (0..12).map(|i| format!("v{i}")).collect();
+        pipe.cmd("RPUSH").arg("list").args(&many);
+        pipe.add(&Cmd::new("PING"));
+        pipe.cmd("GET").arg("k");
+        let mut expected = BytesMut::new();
+        Cmd::new("SET").arg("k").arg(-3).write_to(&mut expected);
+        Cmd::new("RPUSH")
+            .arg("list")
+            .args(&many)
+            .write_to(&mut expected);
+        Cmd::new("PING").write_to(&mut expected);
+        Cmd::new("GET").arg("k").write_to(&mut expected);
+        assert_eq!(pipe.encoded().unwrap(), &expected[..]);
+        assert_eq!(pipe.len(), 4);
+        pipe.clear();
+        assert!(pipe.is_empty());
+        assert_eq!(pipe.encoded().unwrap(), b"");
+    }
+
+    #[test]
+    fn an_argument_before_any_command_is_an_error() {
+        let mut pipe = Pipeline::new();
+        pipe.arg("orphan");
+        assert_eq!(pipe.encoded().unwrap_err().kind(), ErrorKind::Data);
+    }
+}
