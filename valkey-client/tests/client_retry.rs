@@ -6,6 +6,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use valkey_client::{Cmd, ErrorKind, Event, ExponentialBackoff, Retry, Valkey, ValkeyBuilder};
+mod common;
+
 use valkey_testkit::{Server, ServerConfig};
 
 /// One reported event: its name and the kind of its error, if any.
@@ -55,15 +57,8 @@ fn patient_retry() -> Retry {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commands_survive_a_kill_and_restart_with_retry() {
-    // Every write is on disk before its reply, so a kill loses nothing and
-    // each GET must see the SET before it.
-    let mut server = Server::start(
-        ServerConfig::new()
-            .config("appendonly", "yes")
-            .config("appendfsync", "always"),
-    )
-    .await
-    .unwrap();
+    // Each GET must see the SET before it, across the kill.
+    let mut server = common::durable_server().await;
     let events = Recorder::default();
     let client = events
         .attach(builder(&server).retry(patient_retry()))

@@ -6,22 +6,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use valkey_client::{Event, ExponentialBackoff, Retry, Valkey};
-use valkey_testkit::{Server, ServerConfig};
+mod common;
 
 const TASKS: usize = 64;
 const PAIRS_PER_TASK: usize = 100_000 / TASKS / 2 + 1;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_reply_reaches_the_wrong_caller_across_restarts() {
-    // Every write is on disk before its reply, so a restart loses nothing
-    // and each GET must return exactly the task's own last value.
-    let mut server = Server::start(
-        ServerConfig::new()
-            .config("appendonly", "yes")
-            .config("appendfsync", "always"),
-    )
-    .await
-    .unwrap();
+    // A restart loses nothing, so each GET must return the task's own
+    // last value exactly.
+    let mut server = common::durable_server().await;
     let retries = Arc::new(AtomicUsize::new(0));
     let seen = retries.clone();
     let client = Valkey::builder()
