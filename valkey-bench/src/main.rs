@@ -11,9 +11,15 @@
 //! under callgrind to count instructions per GET.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
+
+mod callgrind;
+mod reference;
+
+use callgrind::{Instr, callgrind_all};
+use reference::{redis_benchmark_available, run_redis_benchmark};
 
 use valkey_bench::Result;
 use valkey_bench::clients::{Client, Kind};
@@ -350,226 +356,6 @@ async fn run_one(plan: &Plan, w: Workload, kind: Kind, port: u16) -> Result<Samp
     }
 }
 
-fn redis_benchmark_available() -> bool {
-    Command::new("redis-benchmark")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-/// The `redis-benchmark` runs matching a workload: (row label, sample).
-fn run_redis_benchmark(plan: &Plan, w: Workload, port: u16) -> Result<Vec<(String, Sample)>> {
-    let port = port.to_string();
-    let base = ["-h", "127.0.0.1", "-p", port.as_str(), "-d", "64", "--csv"];
-    let mut rows = Vec::new();
-    match w {
-        Workload::SeqGet => {
-            let n = plan.seq_gets.to_string();
-            let out = rb_run(&base, &["-t", "get", "-c", "1", "-n", &n])?;
-            if let Some(r) = out.get("GET") {
-                rows.push(("redis-benchmark -c 1".to_string(), r.sample(plan.seq_gets)));
-            }
-        }
-        Workload::PipeSet => {
-            let total = plan.batches * plan.batch as u64;
-            let n = total.to_string();
-            let p = plan.batch.to_string();
-            let out = rb_run(&base, &["-t", "set", "-P", &p, "-c", "1", "-n", &n])?;
-            if let Some(r) = out.get("SET") {
-                rows.push((format!("redis-benchmark -P {p} -c 1"), r.sample(total)));
-            }
-            let out = rb_run(&base, &["-t", "set", "-P", &p, "-n", &n])?;
-            if let Some(r) = out.get("SET") {
-                rows.push((format!("redis-benchmark -P {p} -c 50"), r.sample(total)));
-            }
-        }
-        Workload::Tasks => {
-            let half = plan.task_ops / 2;
-            let n = half.to_string();
-            let c = plan.tasks.to_string();
-            let out = rb_run(&base, &["-t", "get,set", "-c", &c, "-n", &n])?;
-            if let (Some(g), Some(s)) = (out.get("GET"), out.get("SET")) {
-                // GETs then SETs, run one after the other: ops over total time.
-                let secs = half as f64 / g.rps + half as f64 / s.rps;
-                rows.push((
-                    format!("redis-benchmark -c {c} (GET, SET)"),
-                    Sample {
-                        ops: plan.task_ops,
-                        elapsed: Duration::from_secs_f64(secs),
-                        p50: None,
-                        p99: None,
-                    },
-                ));
-            }
-        }
-    }
-    Ok(rows)
-}
-
-struct RbRow {
-    rps: f64,
-    p50_ms: Option<f64>,
-    p99_ms: Option<f64>,
-}
-
-impl RbRow {
-    fn sample(&self, ops: u64) -> Sample {
-        let us = |ms: f64| Duration::from_secs_f64(ms / 1e3);
-        Sample {
-            ops,
-            elapsed: Duration::from_secs_f64(ops as f64 / self.rps),
-            p50: self.p50_ms.map(us),
-            p99: self.p99_ms.map(us),
-        }
-    }
-}
-
-/// Runs redis-benchmark with `--csv` and parses its rows by test name.
-fn rb_run(base: &[&str], extra: &[&str]) -> Result<BTreeMap<String, RbRow>> {
-    let out = Command::new("timeout")
-        .arg("120")
-        .arg("redis-benchmark")
-        .args(base)
-        .args(extra)
-        .output()?;
-    if !out.status.success() {
-        return Err(format!(
-            "redis-benchmark {extra:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-        .into());
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
-    let mut header: Vec<String> = Vec::new();
-    let mut rows = BTreeMap::new();
-    for line in text.lines() {
-        let fields: Vec<String> = line
-            .split(',')
-            .map(|f| f.trim().trim_matches('"').to_string())
-            .collect();
-        if fields.first().is_some_and(|f| f == "test") {
-            header = fields;
-            continue;
-        }
-        let col = |name: &str| {
-            header
-                .iter()
-                .position(|h| h == name)
-                .and_then(|i| fields.get(i))
-                .and_then(|v| v.parse::<f64>().ok())
-        };
-        if let (Some(name), Some(rps)) = (fields.first(), col("rps")) {
-            let name = name.split_whitespace().next().unwrap_or(name).to_string();
-            rows.insert(
-                name,
-                RbRow {
-                    rps,
-                    p50_ms: col("p50_latency_ms"),
-                    p99_ms: col("p99_latency_ms"),
-                },
-            );
-        }
-    }
-    Ok(rows)
-}
-
-/// Instructions per operation of one client on one workload.
-struct Instr {
-    kind: Kind,
-    workload: &'static str,
-    per_op: f64,
-}
-
-fn callgrind_all(plan: &Plan, port: u16) -> Result<Vec<Instr>> {
-    if !Command::new("valgrind")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-    {
-        println!("valgrind not found: no instruction counts");
-        return Ok(Vec::new());
-    }
-    let exe = std::env::current_exe()?;
-    let mut runs: Vec<(Kind, &'static str, u64)> = Vec::new();
-    for kind in Kind::all() {
-        if kind != Kind::ValkeyRetry {
-            runs.push((kind, "seq", plan.instr_gets));
-        }
-    }
-    for kind in [Kind::Valkey, Kind::ValkeyRetry, Kind::Redis] {
-        if Kind::all().contains(&kind) {
-            runs.push((kind, "tasks", plan.instr_task_ops));
-        }
-    }
-    for kind in [Kind::Connection, Kind::Redis] {
-        if Kind::all().contains(&kind) {
-            runs.push((kind, "pipe", plan.instr_pipe_ops));
-        }
-    }
-    let mut out = Vec::new();
-    for (kind, workload, ops) in runs {
-        let start = std::time::Instant::now();
-        let full = callgrind_run(&exe, &plan.out, kind, workload, port, ops);
-        let base = callgrind_run(&exe, &plan.out, kind, workload, port, 0);
-        match (full, base) {
-            (Ok(full), Ok(base)) => {
-                let per_op = (full as f64 - base as f64) / ops as f64;
-                println!(
-                    "  callgrind {:<26} {workload:<5} {per_op:>9.0} instructions/op ({:.1?})",
-                    kind.name(),
-                    start.elapsed()
-                );
-                out.push(Instr {
-                    kind,
-                    workload,
-                    per_op,
-                });
-            }
-            (Err(e), _) | (_, Err(e)) => println!("  callgrind {} failed: {e}", kind.name()),
-        }
-    }
-    Ok(out)
-}
-
-/// Runs `instr` under callgrind and returns the total instruction count.
-fn callgrind_run(
-    exe: &Path,
-    dir: &Path,
-    kind: Kind,
-    workload: &str,
-    port: u16,
-    ops: u64,
-) -> Result<u64> {
-    let file = dir.join(format!("callgrind.{}.{workload}.{ops}.out", kind.short()));
-    let status = Command::new("valgrind")
-        .arg("--tool=callgrind")
-        .arg(format!("--callgrind-out-file={}", file.display()))
-        .arg(exe)
-        .args([
-            "instr",
-            "--client",
-            kind.short(),
-            "--port",
-            &port.to_string(),
-        ])
-        .args(["--ops", &ops.to_string(), "--workload", workload])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()?;
-    if !status.success() {
-        return Err(format!("valgrind exited with {status}").into());
-    }
-    let text = std::fs::read_to_string(&file)?;
-    text.lines()
-        .find_map(|l| {
-            l.strip_prefix("totals:")
-                .or_else(|| l.strip_prefix("summary:"))
-        })
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| format!("no totals in {}", file.display()).into())
-}
-
 fn fmt_opt(v: Option<f64>, prec: usize) -> String {
     v.map_or_else(|| "-".to_string(), |v| format!("{v:.prec$}"))
 }
@@ -677,7 +463,7 @@ fn print_table(plan: &Plan, results: &Results, instr: &[Instr]) {
         ),
         (
             format!(
-                "(b) Connection::pipeline / redis-benchmark -P {} -c 1 >= 0.95",
+                "(b) Pipeline (Connection) / redis-benchmark -P {} -c 1 >= 0.95",
                 plan.batch
             ),
             verdict(
