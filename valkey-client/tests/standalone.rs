@@ -110,6 +110,32 @@ async fn acl_user_with_password_and_wrong_password() {
 }
 
 #[tokio::test]
+async fn a_refused_client_setinfo_is_ignored() {
+    // A user that may not run CLIENT subcommands: the server refuses SETINFO
+    // (as servers older than 7.2 refuse it as unknown), and the handshake
+    // goes on without it.
+    let server = Server::start(ServerConfig::new().acl_user("limited on >pw ~* +@all -client"))
+        .await
+        .unwrap();
+    for protocol in [Protocol::Resp3, Protocol::Resp2] {
+        let config = ConnectionConfig::tcp("127.0.0.1", server.port())
+            .protocol(protocol)
+            .username("limited")
+            .password("pw");
+        let mut conn = Connection::connect(&config)
+            .await
+            .unwrap_or_else(|e| panic!("{protocol:?}: {e}"));
+        let refused = conn
+            .request(&Cmd::new("CLIENT").arg("SETINFO").arg("LIB-NAME").arg("x"))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.kind(), ErrorKind::NoPermission, "{refused}");
+        let pong = conn.request(&Cmd::new("PING")).await.unwrap();
+        assert_eq!(pong.as_str(), Some("PONG"));
+    }
+}
+
+#[tokio::test]
 async fn default_user_password() {
     let server = Server::start(ServerConfig::new().password("pw"))
         .await
