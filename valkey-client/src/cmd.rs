@@ -3,6 +3,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::arg_buf::ArgBuf;
+use crate::resp::Header;
 
 /// A command: a name and its arguments, encoded as RESP bulk strings as they
 /// are added, so sending it is one copy into the output buffer.
@@ -111,43 +112,6 @@ impl Cmd {
         let mut out = BytesMut::new();
         self.write_to(&mut out);
         out.freeze()
-    }
-}
-
-/// A RESP length line (`$12\r\n`, `*3\r\n`) built on the stack. Lengths
-/// under 100 (nearly all of them) skip the general number formatting.
-pub(crate) struct Header {
-    buf: [u8; 24],
-    len: usize,
-}
-
-impl Header {
-    pub(crate) fn new(kind: u8, n: usize) -> Header {
-        let mut buf = [0u8; 24];
-        buf[0] = kind;
-        let digits = if n < 10 {
-            buf[1] = b'0' + n as u8;
-            1
-        } else if n < 100 {
-            buf[1] = b'0' + (n / 10) as u8;
-            buf[2] = b'0' + (n % 10) as u8;
-            2
-        } else {
-            let mut f = itoa::Buffer::new();
-            let text = f.format(n).as_bytes();
-            buf[1..1 + text.len()].copy_from_slice(text);
-            text.len()
-        };
-        buf[1 + digits] = b'\r';
-        buf[2 + digits] = b'\n';
-        Header {
-            buf,
-            len: 3 + digits,
-        }
-    }
-
-    pub(crate) fn as_bytes(&self) -> &[u8] {
-        &self.buf[..self.len]
     }
 }
 
@@ -271,16 +235,6 @@ mod tests {
         assert_eq!(std::mem::size_of::<Cmd>(), 120);
         let big = Cmd::new("SET").arg("k").arg(vec![b'x'; 1000]);
         assert_eq!(big.arg_at(2).map(<[u8]>::len), Some(1000));
-    }
-
-    #[test]
-    fn headers_match_the_general_formatting() {
-        for n in [0, 1, 9, 10, 42, 99, 100, 12345, usize::MAX] {
-            assert_eq!(
-                Header::new(b'$', n).as_bytes(),
-                format!("${n}\r\n").as_bytes()
-            );
-        }
     }
 
     #[test]

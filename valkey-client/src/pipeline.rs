@@ -3,8 +3,9 @@
 
 use bytes::{BufMut, BytesMut};
 
-use crate::cmd::{Cmd, Header, ToArg};
+use crate::cmd::{Cmd, ToArg};
 use crate::error::{Error, ErrorKind, Result};
+use crate::resp::Header;
 
 /// Commands encoded one after the other into a single buffer, with no
 /// `Cmd` per command: the cheapest way to send many commands at once.

@@ -110,12 +110,7 @@ impl Connection {
             cmd.write_to(&mut self.write_buf);
         }
         self.flush_write_buf().await?;
-        let mut replies = Vec::with_capacity(cmds.len());
-        for _ in cmds {
-            let reply = self.read_reply().await?;
-            replies.push(into_result(reply, self));
-        }
-        Ok(replies)
+        self.read_replies(cmds.len()).await
     }
 
     /// Sends every command of a [`Pipeline`] in one write and reads their
@@ -123,8 +118,13 @@ impl Connection {
     /// each inner result is one command's reply or server error.
     pub async fn send_pipeline(&mut self, pipeline: &mut Pipeline) -> Result<Vec<Result<Value>>> {
         self.write_all(pipeline.encoded()?).await?;
-        let mut replies = Vec::with_capacity(pipeline.len());
-        for _ in 0..pipeline.len() {
+        self.read_replies(pipeline.len()).await
+    }
+
+    /// Reads `n` replies in order, each as its command's result.
+    async fn read_replies(&mut self, n: usize) -> Result<Vec<Result<Value>>> {
+        let mut replies = Vec::with_capacity(n);
+        for _ in 0..n {
             let reply = self.read_reply().await?;
             replies.push(into_result(reply, self));
         }

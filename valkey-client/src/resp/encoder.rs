@@ -119,29 +119,61 @@ fn map(out: &mut BytesMut, tag: u8, pairs: &[(Value, Value)]) {
 
 /// Writes `tag`, the decimal `n` and CRLF.
 fn header(out: &mut BytesMut, tag: u8, n: usize) {
-    out.put_u8(tag);
-    write_u64(out, n as u64);
-    out.put_slice(b"\r\n");
+    out.put_slice(Header::new(tag, n).as_bytes());
 }
 
 fn write_i64(out: &mut BytesMut, i: i64) {
-    if i < 0 {
-        out.put_u8(b'-');
-    }
-    write_u64(out, i.unsigned_abs());
+    out.put_slice(itoa::Buffer::new().format(i).as_bytes());
 }
 
-/// Formats `n` in decimal on the stack (u64::MAX has 20 digits).
-fn write_u64(out: &mut BytesMut, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut start = digits.len();
-    loop {
-        start -= 1;
-        digits[start] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
+/// A RESP length line (`$12\r\n`, `*3\r\n`) built on the stack. Lengths
+/// under 100 (nearly all of them) skip the general number formatting.
+pub(crate) struct Header {
+    buf: [u8; 24],
+    len: usize,
+}
+
+impl Header {
+    pub(crate) fn new(kind: u8, n: usize) -> Header {
+        let mut buf = [0u8; 24];
+        buf[0] = kind;
+        let digits = if n < 10 {
+            buf[1] = b'0' + n as u8;
+            1
+        } else if n < 100 {
+            buf[1] = b'0' + (n / 10) as u8;
+            buf[2] = b'0' + (n % 10) as u8;
+            2
+        } else {
+            let mut f = itoa::Buffer::new();
+            let text = f.format(n).as_bytes();
+            buf[1..1 + text.len()].copy_from_slice(text);
+            text.len()
+        };
+        buf[1 + digits] = b'\r';
+        buf[2 + digits] = b'\n';
+        Header {
+            buf,
+            len: 3 + digits,
         }
     }
-    out.put_slice(&digits[start..]);
+
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_match_the_general_formatting() {
+        for n in [0, 1, 9, 10, 42, 99, 100, 12345, usize::MAX] {
+            assert_eq!(
+                Header::new(b'$', n).as_bytes(),
+                format!("${n}\r\n").as_bytes()
+            );
+        }
+    }
 }
