@@ -9,7 +9,7 @@ use crate::backoff::Backoff;
 use crate::client::events::{self, Event, EventListener};
 use crate::config::ConnectionConfig;
 use crate::connection::{Connection, MultiplexOptions, Multiplexed};
-use crate::error::{Delivery, Error, ErrorKind, Result};
+use crate::error::{Delivery, Error, Result};
 
 /// How the connection is reopened after a failure.
 #[derive(Debug, Clone)]
@@ -195,13 +195,4 @@ async fn reconnect_loop(weak: Weak<Manager>, policy: ReconnectPolicy, cause: Err
             Err(err) => last_error = err,
         }
     }
-}
-
-/// The error for a call whose deadline passed before it could finish.
-pub(crate) fn deadline_error(addr: &str, delivery: Delivery) -> Error {
-    Error::new(
-        ErrorKind::Timeout,
-        format!("the call's deadline passed before {addr} answered"),
-    )
-    .with_delivery(delivery)
 }

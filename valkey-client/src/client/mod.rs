@@ -15,7 +15,7 @@ use tokio::time::Instant;
 
 use crate::cmd::{Cmd, ToArg};
 use crate::command::{self, RepeatSafety};
-use crate::error::{Delivery, Error, Result};
+use crate::error::{Delivery, Error, ErrorKind, Result};
 use crate::from_value::FromValue;
 use crate::resp::Value;
 use crate::retry::Retry;
@@ -281,13 +281,22 @@ impl Valkey {
         let left = deadline.saturating_duration_since(Instant::now());
         let conn = match tokio::time::timeout(left, inner.manager.get()).await {
             Ok(conn) => conn?,
-            Err(_) => return Err(manager::deadline_error(addr, Delivery::NotSent)),
+            Err(_) => return Err(deadline_error(addr)),
         };
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return Err(manager::deadline_error(addr, Delivery::NotSent));
+            return Err(deadline_error(addr));
         }
         let limit = inner.response_timeout.map_or(left, |t| t.min(left));
         conn.send(cmd, Some(limit)).await
     }
+}
+
+/// The error for a call whose deadline passed before its request was sent.
+fn deadline_error(addr: &str) -> Error {
+    Error::new(
+        ErrorKind::Timeout,
+        format!("the call's deadline passed before {addr} answered"),
+    )
+    .with_delivery(Delivery::NotSent)
 }
