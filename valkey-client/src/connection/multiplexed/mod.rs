@@ -215,20 +215,9 @@ impl Multiplexed {
     /// Sends one command and waits for its reply, at most `timeout`. A server
     /// error reply comes back as an `Err` of its kind.
     pub async fn send(&self, cmd: &Cmd, timeout: Option<Duration>) -> Result<Value> {
-        self.send_with(|out| cmd.write_to(out), timeout).await
-    }
-
-    /// Sends one command that `encode` appends, in RESP, to the output
-    /// buffer (exactly one command), and waits for its reply, at most
-    /// `timeout`. Lets callers encode without building a [`Cmd`].
-    pub async fn send_with(
-        &self,
-        encode: impl FnOnce(&mut BytesMut),
-        timeout: Option<Duration>,
-    ) -> Result<Value> {
         match timeout {
-            None => self.exchange(encode).await,
-            Some(limit) => match tokio::time::timeout(limit, self.exchange(encode)).await {
+            None => self.exchange(cmd).await,
+            Some(limit) => match tokio::time::timeout(limit, self.exchange(cmd)).await {
                 Ok(result) => result,
                 // Whether it was written is unknown here; assume it was.
                 Err(_) => Err(Error::new(
@@ -240,7 +229,7 @@ impl Multiplexed {
         }
     }
 
-    async fn exchange(&self, encode: impl FnOnce(&mut BytesMut)) -> Result<Value> {
+    async fn exchange(&self, cmd: &Cmd) -> Result<Value> {
         let shared = self.shared();
         let permit = match shared.room.try_acquire() {
             Ok(permit) => permit,
@@ -261,7 +250,7 @@ impl Multiplexed {
                 return Err(shared.not_sent());
             }
             let before = queue.out.len();
-            encode(&mut queue.out);
+            cmd.write_to(&mut queue.out);
             let starts_at = queue.queued;
             queue.queued += (queue.out.len() - before) as u64;
             queue.waiting.push_back(Pending {
