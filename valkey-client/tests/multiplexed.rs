@@ -135,3 +135,79 @@ async fn killed_server_fails_outstanding_requests_as_sent() {
     assert_eq!(err.kind(), ErrorKind::Connection, "{err}");
     assert_eq!(err.delivery(), Delivery::SentNoReply);
 }
+
+/// A caller alone on the connection drives the socket itself and hands it
+/// back to the driver task when its reply is in. The task must then be
+/// watching: a server that closes the idle connection is noticed at once,
+/// so the next request fails unsent (safe to retry) instead of being
+/// written into a dead socket.
+#[tokio::test]
+async fn an_idle_connection_closed_by_the_server_is_noticed_without_a_request() {
+    let server = Server::start(ServerConfig::new()).await.unwrap();
+    let conn = mux(&server, MultiplexOptions::default()).await;
+    for _ in 0..3 {
+        conn.send(&Cmd::new("PING"), None).await.unwrap();
+    }
+    let id = conn
+        .send(&Cmd::new("CLIENT").arg("ID"), None)
+        .await
+        .unwrap()
+        .as_int()
+        .unwrap();
+    let mut admin = server.connect().await.unwrap();
+    admin
+        .request(&Cmd::new("CLIENT").arg("KILL").arg("ID").arg(id))
+        .await
+        .unwrap();
+    let started = Instant::now();
+    while conn.is_alive() && started.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(!conn.is_alive(), "the close went unnoticed");
+    let err = conn
+        .send(&Cmd::new("INCR").arg("counter"), None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Connection, "{err}");
+    assert_eq!(err.delivery(), Delivery::NotSent);
+}
+
+/// Callers that come and go, so the connection keeps switching between one
+/// caller driving the socket itself and the task driving it for many:
+/// every reply still reaches its own caller.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lone_and_crowded_phases_keep_every_reply_with_its_caller() {
+    let server = Server::start(ServerConfig::new()).await.unwrap();
+    let conn = mux(&server, MultiplexOptions::default()).await;
+    let mut tasks = Vec::new();
+    for t in 0..6u64 {
+        let conn = conn.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..300u64 {
+                // Uneven pauses: sometimes alone, sometimes in a crowd.
+                if (i * 7 + t * 3) % 5 == 0 {
+                    tokio::time::sleep(Duration::from_micros(200 * (t + 1))).await;
+                }
+                let value = format!("{t}-{i}");
+                let echo = conn
+                    .send(&Cmd::new("ECHO").arg(&value), None)
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    echo.as_str(),
+                    Some(value.as_str()),
+                    "task {t} got another's reply"
+                );
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    // Alone again at the end: the lone path still works.
+    let last = conn
+        .send(&Cmd::new("ECHO").arg("last"), None)
+        .await
+        .unwrap();
+    assert_eq!(last.as_str(), Some("last"));
+}

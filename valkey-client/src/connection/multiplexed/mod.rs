@@ -9,6 +9,10 @@
 //! one, so batching grows with load without any timer. Slots are pooled: a
 //! request allocates nothing but its reply.
 //!
+//! A caller alone on the connection does not wait for the driver task: it
+//! drives the socket itself until its reply is in, then hands the socket
+//! back (see `driver`). Under load the task drives, as above.
+//!
 //! A caller that stops waiting (its timeout fired) only abandons its slot:
 //! the reply is read and discarded when it comes, and every other caller
 //! keeps its own reply. A connection with requests outstanding that receives
@@ -17,6 +21,7 @@
 //! written.
 
 mod driver;
+mod reply;
 mod slot;
 
 use std::collections::VecDeque;
@@ -35,6 +40,8 @@ use crate::config::Protocol;
 use crate::error::{Delivery, Error, ErrorKind, Result};
 use crate::resp::Value;
 
+use driver::Driver;
+use reply::Reply;
 use slot::{ReplyFuture, Slot, SlotPool};
 
 /// Tuning of a [`Multiplexed`] connection.
@@ -92,11 +99,19 @@ struct Shared {
     room: Semaphore,
     slots: SlotPool,
     addr: String,
+    /// The socket and what is in flight on it. Held only for non-blocking
+    /// polls, by the driver task or a leading caller. Lock order: `driver`,
+    /// then `queue`.
+    driver: Mutex<Driver>,
 }
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, Queue> {
         self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn lock_driver(&self) -> MutexGuard<'_, Driver> {
+        self.driver.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Stops taking requests; requests queued but not taken fail unsent.
@@ -185,8 +200,9 @@ impl Multiplexed {
             room: Semaphore::new(options.max_in_flight.clamp(1, Semaphore::MAX_PERMITS)),
             slots: SlotPool::default(),
             addr,
+            driver: Mutex::new(Driver::new(stream, read_buf, limits, options)),
         });
-        tokio::spawn(driver::Driver::new(shared.clone(), stream, read_buf, limits, options).run());
+        tokio::spawn(Driver::run_task(shared.clone()));
         Ok(Multiplexed {
             handle: Arc::new(Handle { shared }),
             protocol,
@@ -242,7 +258,7 @@ impl Multiplexed {
         // The driver gives the permit back when the reply is handed out.
         permit.forget();
         let slot = shared.slots.take();
-        let driver = {
+        let (driver, alone) = {
             let mut queue = shared.lock();
             if queue.closed.is_some() {
                 drop(queue);
@@ -259,12 +275,21 @@ impl Multiplexed {
             });
             // Only the first request of a batch finds the driver waiting;
             // it takes the rest with it.
-            queue.driver.take()
+            (queue.driver.take(), queue.waiting.len() == 1)
         };
-        if let Some(driver) = driver {
+        // `try_lock`: a busy driver means others are in flight anyway.
+        let leading = alone
+            && shared.driver.try_lock().is_ok_and(|mut d| {
+                let can = d.can_lead();
+                if can {
+                    d.lead();
+                }
+                can
+            });
+        if !leading && let Some(driver) = driver {
             driver.wake();
         }
-        ReplyFuture::new(&shared.slots, slot).await
+        Reply::new(shared, ReplyFuture::new(&shared.slots, slot), leading).await
     }
 
     /// Closes the connection: requests already written still get their

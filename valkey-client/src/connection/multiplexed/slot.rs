@@ -90,14 +90,17 @@ impl<'a> ReplyFuture<'a> {
     }
 }
 
-impl Future for ReplyFuture<'_> {
-    type Output = Result<Value>;
+impl ReplyFuture<'_> {
+    /// The reply when it is there, without leaving a waker: for a caller
+    /// that drives the socket itself and so knows when to look.
+    pub(super) fn try_take(&mut self) -> Option<Result<Value>> {
+        self.take_or_register(None)
+    }
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<Value>> {
-        let Some(slot) = self.slot.as_ref() else {
-            // Polled after completion: a caller bug, answered without panic.
-            return Poll::Pending;
-        };
+    fn take_or_register(&mut self, waker: Option<&Waker>) -> Option<Result<Value>> {
+        // `None` after completion: polled again by a caller bug, answered
+        // with Pending rather than a panic.
+        let slot = self.slot.as_ref()?;
         let mut cell = slot.lock();
         match cell.value.take() {
             Some(result) => {
@@ -105,15 +108,28 @@ impl Future for ReplyFuture<'_> {
                 if let Some(slot) = self.slot.take() {
                     self.pool.give(slot);
                 }
-                Poll::Ready(result)
+                Some(result)
             }
             None => {
-                match &cell.waker {
-                    Some(w) if w.will_wake(cx.waker()) => {}
-                    _ => cell.waker = Some(cx.waker().clone()),
+                if let Some(waker) = waker {
+                    match &cell.waker {
+                        Some(w) if w.will_wake(waker) => {}
+                        _ => cell.waker = Some(waker.clone()),
+                    }
                 }
-                Poll::Pending
+                None
             }
+        }
+    }
+}
+
+impl Future for ReplyFuture<'_> {
+    type Output = Result<Value>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<Value>> {
+        match self.take_or_register(Some(cx.waker())) {
+            Some(result) => Poll::Ready(result),
+            None => Poll::Pending,
         }
     }
 }
