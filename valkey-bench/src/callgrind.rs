@@ -29,7 +29,8 @@ pub(crate) fn callgrind_all(plan: &Plan, port: u16) -> Result<Vec<Instr>> {
     let exe = std::env::current_exe()?;
     let mut runs: Vec<(Kind, &'static str, u64)> = Vec::new();
     for kind in Kind::all() {
-        if kind != Kind::ValkeyRetry {
+        // The spinning loop's count would be mostly its spin.
+        if kind != Kind::ValkeyRetry && kind != Kind::BareStdSpin {
             runs.push((kind, "seq", plan.instr_gets));
         }
     }

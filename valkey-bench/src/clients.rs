@@ -6,6 +6,7 @@ use valkey_client::{
     Cmd, Connection, ConnectionConfig, ExponentialBackoff, Pipeline, Retry, Valkey,
 };
 
+use crate::bare::Bare;
 use crate::{BoxError, Result, VALUE};
 
 /// Which client to measure.
@@ -24,6 +25,14 @@ pub enum Kind {
     Fred,
     /// `valkey-glide`'s standalone client.
     Glide,
+    /// No client: a tokio socket and hand-written bytes ([`crate::bare`]).
+    BareTokio,
+    /// No client: a blocking `std::net` socket and hand-written bytes.
+    BareStd,
+    /// [`Kind::BareStd`] that busy-waits [`crate::bare::SPIN`] after each
+    /// send before it blocks: not a way to run, but the proof of what limits
+    /// the sequential workload on a virtual machine (see `docs/benchmarks.md`).
+    BareStdSpin,
 }
 
 impl Kind {
@@ -34,6 +43,7 @@ impl Kind {
         if cfg!(feature = "peers") {
             kinds.extend([Kind::Redis, Kind::Fred, Kind::Glide]);
         }
+        kinds.extend([Kind::BareTokio, Kind::BareStd, Kind::BareStdSpin]);
         kinds
     }
 
@@ -46,6 +56,9 @@ impl Kind {
             Kind::Redis => "redis",
             Kind::Fred => "fred",
             Kind::Glide => "valkey-glide",
+            Kind::BareTokio => "bare tokio loop (no client)",
+            Kind::BareStd => "bare std::net loop (no client)",
+            Kind::BareStdSpin => "bare std::net loop, 8 us spin",
         }
     }
 
@@ -58,6 +71,9 @@ impl Kind {
             Kind::Redis => "redis",
             Kind::Fred => "fred",
             Kind::Glide => "glide",
+            Kind::BareTokio => "bare-tokio",
+            Kind::BareStd => "bare-std",
+            Kind::BareStdSpin => "bare-std-spin",
         }
     }
 
@@ -68,7 +84,12 @@ impl Kind {
 
     /// Whether clones share one connection (needed by the 64-task workload).
     pub fn shareable(self) -> bool {
-        self != Kind::Connection
+        !matches!(self, Kind::Connection) && !self.bare()
+    }
+
+    /// Whether this is one of the bare loops, which are no client.
+    pub fn bare(self) -> bool {
+        matches!(self, Kind::BareTokio | Kind::BareStd | Kind::BareStdSpin)
     }
 }
 
@@ -78,6 +99,8 @@ pub enum Client {
     Valkey(Valkey),
     /// See [`Kind::Connection`].
     Connection(Box<Connection>),
+    /// See [`Kind::BareTokio`], [`Kind::BareStd`] and [`Kind::BareStdSpin`].
+    Bare(Box<Bare>),
     /// See [`Kind::Redis`].
     #[cfg(feature = "peers")]
     Redis(redis::aio::MultiplexedConnection),
@@ -106,6 +129,9 @@ impl Client {
             Kind::Connection => Client::Connection(Box::new(
                 Connection::connect(&ConnectionConfig::tcp(host, port)).await?,
             )),
+            Kind::BareTokio => Client::Bare(Box::new(Bare::connect(port, false, false).await?)),
+            Kind::BareStd => Client::Bare(Box::new(Bare::connect(port, true, false).await?)),
+            Kind::BareStdSpin => Client::Bare(Box::new(Bare::connect(port, true, true).await?)),
             #[cfg(feature = "peers")]
             Kind::Redis => {
                 let client = redis::Client::open(format!("redis://{host}:{port}/"))?;
@@ -136,7 +162,7 @@ impl Client {
     pub fn share(&self) -> Option<Client> {
         Some(match self {
             Client::Valkey(c) => Client::Valkey(c.clone()),
-            Client::Connection(_) => return None,
+            Client::Connection(_) | Client::Bare(_) => return None,
             #[cfg(feature = "peers")]
             Client::Redis(c) => Client::Redis(c.clone()),
             #[cfg(feature = "peers")]
@@ -154,6 +180,7 @@ impl Client {
                 let reply = c.request(&Cmd::new("GET").arg(key)).await?;
                 valkey_client::FromValue::from_value(reply)?
             }
+            Client::Bare(c) => c.get(key).await?,
             #[cfg(feature = "peers")]
             Client::Redis(c) => redis::cmd("GET").arg(key).query_async(c).await?,
             #[cfg(feature = "peers")]
@@ -178,6 +205,7 @@ impl Client {
             Client::Connection(c) => {
                 c.request(&Cmd::new("SET").arg(key).arg(&VALUE[..])).await?;
             }
+            Client::Bare(c) => c.set_all(std::slice::from_ref(&key.to_string())).await?,
             #[cfg(feature = "peers")]
             Client::Redis(c) => {
                 redis::cmd("SET")
@@ -224,6 +252,7 @@ impl Client {
                     reply?;
                 }
             }
+            Client::Bare(c) => c.set_all(keys).await?,
             #[cfg(feature = "peers")]
             Client::Redis(c) => {
                 let mut pipe = redis::pipe();

@@ -6,6 +6,7 @@
 //! `valkey-glide`) are compiled only with the `peers` feature.
 
 pub mod allocs;
+pub mod bare;
 pub mod clients;
 pub mod workloads;
 

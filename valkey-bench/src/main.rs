@@ -2,7 +2,7 @@
 //! workloads against one real valkey-server, interleaved, and prints a table.
 //!
 //! ```text
-//! valkey-bench compare [--port P] [--reps 3] [--quick] [--no-callgrind] [--no-redis-benchmark] [--out DIR]
+//! valkey-bench compare [--port P] [--reps 10] [--quick] [--no-callgrind] [--no-redis-benchmark] [--out DIR]
 //! valkey-bench instr --client NAME --port P --ops N [--workload seq|tasks|pipe]
 //! ```
 //!
@@ -46,9 +46,9 @@ struct Plan {
 impl Plan {
     fn full() -> Plan {
         Plan {
-            reps: 5,
-            seq_gets: 20_000,
-            batches: 2_000,
+            reps: 10,
+            seq_gets: 6_000,
+            batches: 1_500,
             batch: 100,
             tasks: 64,
             task_ops: 192_000,
@@ -101,7 +101,9 @@ impl Workload {
             .into_iter()
             .filter(|k| match self {
                 Workload::SeqGet => *k != Kind::ValkeyRetry,
-                Workload::PipeSet => !matches!(k, Kind::Valkey | Kind::ValkeyRetry),
+                Workload::PipeSet => {
+                    !matches!(k, Kind::Valkey | Kind::ValkeyRetry | Kind::BareStdSpin)
+                }
                 Workload::Tasks => k.shareable(),
             })
             .collect()
@@ -286,26 +288,33 @@ async fn compare(args: &[String]) -> Result<()> {
             start.elapsed()
         );
         for w in [Workload::SeqGet, Workload::PipeSet, Workload::Tasks] {
-            if rb {
-                for (label, sample) in run_redis_benchmark(&plan, w, port)? {
-                    results.add(w, &label, sample);
-                }
-            }
-            let mut kinds = w.kinds();
+            // Every repetition starts the line-up at another runner, so no
+            // runner always follows the same one, and the drift of this
+            // machine's speed within a repetition evens out.
+            let mut runners: Vec<Option<Kind>> = rb.then_some(None).into_iter().collect();
+            runners.extend(w.kinds().into_iter().map(Some));
+            let len = runners.len();
+            runners.rotate_left(rep % len);
             if rep % 2 == 1 {
-                // Alternate which of the two runs first, so that (e) compares
-                // like with like.
-                let a = kinds.iter().position(|k| *k == Kind::Valkey);
-                let b = kinds.iter().position(|k| *k == Kind::ValkeyRetry);
+                // And (e) compares like with like: the two Valkey runs take
+                // turns going first.
+                let a = runners.iter().position(|r| *r == Some(Kind::Valkey));
+                let b = runners.iter().position(|r| *r == Some(Kind::ValkeyRetry));
                 if let (Some(a), Some(b)) = (a, b) {
-                    kinds.swap(a, b);
+                    runners.swap(a, b);
                 }
             }
-            for kind in kinds {
-                let sample = run_one(&plan, w, kind, port).await;
-                match sample {
-                    Ok(s) => results.add(w, kind.name(), s),
-                    Err(e) => println!("  {} on {:?} failed: {e}", kind.name(), w),
+            for runner in runners {
+                match runner {
+                    None => {
+                        for (label, sample) in run_redis_benchmark(&plan, w, port)? {
+                            results.add(w, &label, sample);
+                        }
+                    }
+                    Some(kind) => match run_one(&plan, w, kind, port).await {
+                        Ok(s) => results.add(w, kind.name(), s),
+                        Err(e) => println!("  {} on {:?} failed: {e}", kind.name(), w),
+                    },
                 }
             }
         }
@@ -428,113 +437,88 @@ fn print_table(plan: &Plan, results: &Results, instr: &[Instr]) {
         println!();
     }
 
-    println!("Targets (medians of {} repetitions)", plan.reps);
-    let ratio = |w: Workload, a: &str, b: &str| match (results.ops(w, a), results.ops(w, b)) {
-        (Some(a), Some(b)) => Some(a / b),
-        _ => None,
-    };
+    println!(
+        "Targets: the median over {} repetitions of the ratio within each repetition \
+         (in brackets: the ratio of the medians in the tables above)",
+        plan.reps
+    );
     let verdict = |r: Option<f64>, ok: &dyn Fn(f64) -> bool| match r {
         Some(r) if ok(r) => format!("{r:.3}  met"),
         Some(r) => format!("{r:.3}  NOT met"),
         None => "n/a".to_string(),
     };
+    // A throughput ratio `a / b` in workload `w`: paired per repetition,
+    // then the ratio of the medians for comparison.
+    let throughput = |w: Workload, a: &str, b: &str, min: f64| {
+        let of_medians = match (results.ops(w, a), results.ops(w, b)) {
+            (Some(a), Some(b)) => format!(" ({:.3})", a / b),
+            _ => String::new(),
+        };
+        verdict(results.paired(w, a, b), &|r| r >= min) + &of_medians
+    };
+    let instructions = |workload: &str, a: Kind, b: Kind| {
+        let get = |k: Kind| {
+            instr
+                .iter()
+                .find(|i| i.kind == k && i.workload == workload)
+                .map(|i| i.per_op)
+        };
+        get(a).zip(get(b)).map(|(a, b)| a / b)
+    };
+    let rb_pipe = format!("redis-benchmark -P {} -c 1", plan.batch);
     let rows: Vec<(String, String)> = vec![
         (
             "(a) valkey-client / redis-benchmark -c 1   >= 0.95".into(),
-            verdict(
-                ratio(
-                    Workload::SeqGet,
-                    Kind::Valkey.name(),
-                    "redis-benchmark -c 1",
-                ),
-                &|r| r >= 0.95,
+            throughput(
+                Workload::SeqGet,
+                Kind::Valkey.name(),
+                "redis-benchmark -c 1",
+                0.95,
             ),
         ),
         (
             "(a) Connection    / redis-benchmark -c 1   >= 0.95".into(),
-            verdict(
-                ratio(
-                    Workload::SeqGet,
-                    Kind::Connection.name(),
-                    "redis-benchmark -c 1",
-                ),
-                &|r| r >= 0.95,
+            throughput(
+                Workload::SeqGet,
+                Kind::Connection.name(),
+                "redis-benchmark -c 1",
+                0.95,
             ),
         ),
         (
-            format!(
-                "(b) Pipeline (Connection) / redis-benchmark -P {} -c 1 >= 0.95",
-                plan.batch
-            ),
-            verdict(
-                ratio(
-                    Workload::PipeSet,
-                    Kind::Connection.name(),
-                    &format!("redis-benchmark -P {} -c 1", plan.batch),
-                ),
-                &|r| r >= 0.95,
-            ),
+            format!("(b) Pipeline (Connection) / {rb_pipe} >= 0.95"),
+            throughput(Workload::PipeSet, Kind::Connection.name(), &rb_pipe, 0.95),
         ),
         (
             "(c) valkey-client / redis multiplexed      >= 2.0".into(),
-            verdict(
-                ratio(Workload::Tasks, Kind::Valkey.name(), Kind::Redis.name()),
-                &|r| r >= 2.0,
+            throughput(
+                Workload::Tasks,
+                Kind::Valkey.name(),
+                Kind::Redis.name(),
+                2.0,
             ),
         ),
         (
             "(e) with Retry / without (64 tasks)        >= 0.98".into(),
-            verdict(
-                ratio(
-                    Workload::Tasks,
-                    Kind::ValkeyRetry.name(),
-                    Kind::Valkey.name(),
-                ),
-                &|r| r >= 0.98,
-            ),
-        ),
-        (
-            "(e) same, median of per-repetition ratios  >= 0.98".into(),
-            verdict(
-                results.paired(
-                    Workload::Tasks,
-                    Kind::ValkeyRetry.name(),
-                    Kind::Valkey.name(),
-                ),
-                &|r| r >= 0.98,
+            throughput(
+                Workload::Tasks,
+                Kind::ValkeyRetry.name(),
+                Kind::Valkey.name(),
+                0.98,
             ),
         ),
         (
             "(e) instructions/op with Retry / without   <= 1.02".into(),
             verdict(
-                {
-                    let get = |k: Kind| {
-                        instr
-                            .iter()
-                            .find(|i| i.kind == k && i.workload == "tasks")
-                            .map(|i| i.per_op)
-                    };
-                    get(Kind::ValkeyRetry)
-                        .zip(get(Kind::Valkey))
-                        .map(|(a, b)| a / b)
-                },
+                instructions("tasks", Kind::ValkeyRetry, Kind::Valkey),
                 &|r| r <= 1.02,
             ),
         ),
         (
             "(f) instructions/GET ours / redis          <= 0.70".into(),
-            verdict(
-                {
-                    let get = |k: Kind| {
-                        instr
-                            .iter()
-                            .find(|i| i.kind == k && i.workload == "seq")
-                            .map(|i| i.per_op)
-                    };
-                    get(Kind::Valkey).zip(get(Kind::Redis)).map(|(a, b)| a / b)
-                },
-                &|r| r <= 0.70,
-            ),
+            verdict(instructions("seq", Kind::Valkey, Kind::Redis), &|r| {
+                r <= 0.70
+            }),
         ),
     ];
     for (name, v) in rows {

@@ -37,7 +37,7 @@ fn main() -> Result<()> {
         };
         let kinds: Vec<Kind> = Kind::all()
             .into_iter()
-            .filter(|k| *k != Kind::ValkeyRetry)
+            .filter(|k| *k != Kind::ValkeyRetry && !k.bare())
             .collect();
         let rows = allocs::measure(GLOBAL, &kinds, port, 1_000, ops).await?;
         println!(
