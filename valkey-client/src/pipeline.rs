@@ -5,7 +5,26 @@ use bytes::{BufMut, BytesMut};
 
 use crate::cmd::{Cmd, ToArg};
 use crate::error::{Error, ErrorKind, Result};
-use crate::resp::Header;
+use crate::resp::{self, Header, Limits, Value};
+
+/// Where the commands of a run of pipeline bytes start, relative to it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Starts<'a> {
+    base: usize,
+    starts: &'a [usize],
+}
+
+impl Starts<'_> {
+    /// How many commands.
+    pub(crate) fn len(&self) -> usize {
+        self.starts.len()
+    }
+
+    /// Each command's first byte, relative to the run.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        self.starts.iter().map(|s| s - self.base)
+    }
+}
 
 /// Commands encoded one after the other into a single buffer, with no
 /// `Cmd` per command: the cheapest way to send many commands at once.
@@ -21,7 +40,8 @@ use crate::resp::Header;
 #[derive(Debug, Clone, Default)]
 pub struct Pipeline {
     buf: BytesMut,
-    commands: usize,
+    /// Where each command starts in `buf`.
+    starts: Vec<usize>,
     /// The command being built: where its `*N\r\n` header starts and how
     /// many arguments it has so far.
     open: Option<(usize, usize)>,
@@ -51,8 +71,8 @@ impl Pipeline {
     pub fn cmd(&mut self, name: &str) -> &mut Pipeline {
         self.close_command();
         self.open = Some((self.buf.len(), 0));
+        self.starts.push(self.buf.len());
         self.buf.put_slice(PLACEHOLDER);
-        self.commands += 1;
         self.arg(name)
     }
 
@@ -85,25 +105,25 @@ impl Pipeline {
     /// Adds a command built beforehand.
     pub fn add(&mut self, cmd: &Cmd) -> &mut Pipeline {
         self.close_command();
+        self.starts.push(self.buf.len());
         cmd.write_to(&mut self.buf);
-        self.commands += 1;
         self
     }
 
     /// The number of commands.
     pub fn len(&self) -> usize {
-        self.commands
+        self.starts.len()
     }
 
     /// Whether there is no command.
     pub fn is_empty(&self) -> bool {
-        self.commands == 0
+        self.starts.is_empty()
     }
 
-    /// Removes every command, keeping the buffer for reuse.
+    /// Removes every command, keeping the buffers for reuse.
     pub fn clear(&mut self) {
         self.buf.clear();
-        self.commands = 0;
+        self.starts.clear();
         self.open = None;
         self.stray_argument = false;
     }
@@ -118,6 +138,45 @@ impl Pipeline {
         }
         self.close_command();
         Ok(&self.buf)
+    }
+
+    /// The encoded commands from the `from`-th on, with where each starts in
+    /// the returned bytes.
+    pub(crate) fn encoded_from(&mut self, from: usize) -> Result<(&[u8], Starts<'_>)> {
+        self.encoded()?;
+        let base = self.starts.get(from).copied().unwrap_or(self.buf.len());
+        let starts = Starts {
+            base,
+            starts: self.starts.get(from..).unwrap_or_default(),
+        };
+        Ok((&self.buf[base..], starts))
+    }
+
+    /// The `index`-th command, decoded back into a [`Cmd`]: for judging
+    /// whether it is safe to repeat after a failure (cold path).
+    pub(crate) fn command(&self, index: usize) -> Option<Cmd> {
+        let start = *self.starts.get(index)?;
+        let end = self
+            .starts
+            .get(index + 1)
+            .copied()
+            .unwrap_or(self.buf.len());
+        let mut bytes = BytesMut::from(self.buf.get(start..end)?);
+        let Ok(Some(Value::Array(args))) = resp::decode(&mut bytes, &Limits::default()) else {
+            return None;
+        };
+        let mut args = args.into_iter();
+        let name = match args.next()? {
+            Value::BulkString(name) => String::from_utf8_lossy(&name).into_owned(),
+            _ => return None,
+        };
+        let mut cmd = Cmd::new(&name);
+        for arg in args {
+            if let Value::BulkString(arg) = arg {
+                cmd = cmd.arg(&arg[..]);
+            }
+        }
+        Some(cmd)
     }
 
     /// Writes the real argument count into the open command's header.
@@ -160,6 +219,17 @@ mod tests {
         Cmd::new("GET").arg("k").write_to(&mut expected);
         assert_eq!(pipe.encoded().unwrap(), &expected[..]);
         assert_eq!(pipe.len(), 4);
+        // Each command can be found again, and the tail from any command on.
+        assert_eq!(pipe.command(1).unwrap().arg_iter().count(), 14);
+        assert_eq!(pipe.command(2).unwrap().name(), "PING");
+        assert!(pipe.command(4).is_none());
+        let (tail, starts) = pipe.encoded_from(2).unwrap();
+        let mut rest = BytesMut::new();
+        Cmd::new("PING").write_to(&mut rest);
+        let ping_len = rest.len();
+        Cmd::new("GET").arg("k").write_to(&mut rest);
+        assert_eq!(tail, &rest[..]);
+        assert_eq!(starts.iter().collect::<Vec<_>>(), vec![0, ping_len]);
         pipe.clear();
         assert!(pipe.is_empty());
         assert_eq!(pipe.encoded().unwrap(), b"");

@@ -4,6 +4,7 @@
 
 mod budget;
 mod builder;
+mod call;
 mod events;
 mod manager;
 mod policy;
@@ -14,9 +15,10 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::cmd::{Cmd, ToArg};
-use crate::command::{self, RepeatSafety};
+use crate::connection::Multiplexed;
 use crate::error::{Delivery, Error, ErrorKind, Result};
 use crate::from_value::FromValue;
+use crate::pipeline::Pipeline;
 use crate::resp::Value;
 use crate::retry::Retry;
 
@@ -25,9 +27,10 @@ pub use builder::ValkeyBuilder;
 pub use events::{Event, EventListener, GiveUpReason};
 
 use budget::Bucket;
+use call::{Call, PipelineCall, Single};
 use events::emit;
 use manager::Manager;
-use policy::{Refusal, may_retry};
+use policy::Refusal;
 
 /// The standalone async client. Cheap to clone: clones share the connection,
 /// the retry budget and the event listener.
@@ -174,30 +177,81 @@ impl Valkey {
         self.request(&Cmd::new("PING")).await
     }
 
-    async fn execute(&self, cmd: &Cmd, options: &CallOptions) -> Result<Value> {
-        let inner = &*self.inner;
-        let deadline = options
+    /// Sends every command of a [`Pipeline`] in one write on the shared
+    /// connection and returns one result per command, in order: its reply,
+    /// its server error, or, for a command left without a reply, the error
+    /// that says whether it was written ([`Error::delivery`]).
+    ///
+    /// On a retryable failure only the unanswered commands are sent again,
+    /// and only when each of them may be: it was never sent, the server
+    /// rejected it (LOADING, ...), or it is safe to repeat (an `INCR` whose
+    /// reply was lost is not, unless the call or client opts in). So no
+    /// command of a pipeline runs twice by accident. The outer error is for
+    /// a pipeline that cannot be sent at all (an argument before any
+    /// command, or more commands than the connection's in-flight limit).
+    ///
+    /// ```no_run
+    /// # async fn demo(client: valkey_client::Valkey) -> valkey_client::Result<()> {
+    /// use valkey_client::Pipeline;
+    /// let mut pipe = Pipeline::new();
+    /// pipe.cmd("SET").arg("a").arg(1);
+    /// pipe.cmd("INCR").arg("a");
+    /// let results = client.pipeline(&mut pipe).await?;
+    /// assert_eq!(results[1].as_ref().ok().and_then(|v| v.as_int()), Some(2));
+    /// # Ok(()) }
+    /// ```
+    pub async fn pipeline(&self, pipe: &mut Pipeline) -> Result<Vec<Result<Value>>> {
+        self.pipeline_with(pipe, &CallOptions::default()).await
+    }
+
+    /// [`Valkey::pipeline`] with per-call options (the deadline covers the
+    /// whole pipeline and its retries).
+    pub async fn pipeline_with(
+        &self,
+        pipe: &mut Pipeline,
+        options: &CallOptions,
+    ) -> Result<Vec<Result<Value>>> {
+        pipe.encoded()?;
+        let deadline = self.deadline(options);
+        let mut call = PipelineCall::new(pipe);
+        let err = match call.attempt(self, deadline).await {
+            Ok(()) => return call.finish(None),
+            Err(err) => err,
+        };
+        let outcome = self
+            .retry_loop("PIPELINE", &mut call, deadline, options, err)
+            .await;
+        call.finish(outcome.err())
+    }
+
+    fn deadline(&self, options: &CallOptions) -> Option<Instant> {
+        options
             .timeout
-            .or(inner.request_timeout)
-            .and_then(|limit| Instant::now().checked_add(limit));
+            .or(self.inner.request_timeout)
+            .and_then(|limit| Instant::now().checked_add(limit))
+    }
+
+    async fn execute(&self, cmd: &Cmd, options: &CallOptions) -> Result<Value> {
+        let deadline = self.deadline(options);
         // The happy path: one attempt, no retry state built.
         let err = match self.attempt(cmd, deadline).await {
             Ok(value) => return Ok(value),
             Err(err) => err,
         };
-        self.retry_loop(cmd, deadline, options, err).await
+        self.retry_loop(cmd.name(), &mut Single::new(cmd), deadline, options, err)
+            .await
     }
 
-    async fn retry_loop(
+    async fn retry_loop<C: Call>(
         &self,
-        cmd: &Cmd,
+        command: &str,
+        call: &mut C,
         deadline: Option<Instant>,
         options: &CallOptions,
         mut err: Error,
-    ) -> Result<Value> {
+    ) -> Result<C::Output> {
         let inner = &*self.inner;
         let listener = inner.listener.as_ref();
-        let command = cmd.name();
         let give_up = |err: Error, attempts: u32, reason: GiveUpReason| {
             emit(
                 listener,
@@ -217,13 +271,12 @@ impl Valkey {
         let opted_in = options
             .retry_non_idempotent
             .unwrap_or(inner.retry_non_idempotent);
-        let safe = command::repeat_safety(cmd) != RepeatSafety::NotSafe;
         let mut backoff = retry.backoff();
         backoff.reset();
         let mut failures: u32 = 0;
         loop {
             failures = failures.saturating_add(1);
-            match may_retry(retry, &err, safe, opted_in) {
+            match call.judge(retry, &err, opted_in) {
                 Ok(()) => {}
                 Err(Refusal::KindNotRetried) => {
                     return give_up(err, failures, GiveUpReason::NotRetried);
@@ -259,7 +312,7 @@ impl Valkey {
             if !wait.is_zero() {
                 tokio::time::sleep(wait).await;
             }
-            match self.attempt(cmd, deadline).await {
+            match call.attempt(self, deadline).await {
                 Ok(value) => return Ok(value),
                 Err(next) => {
                     inner.manager.on_failure(&next);
@@ -269,13 +322,22 @@ impl Valkey {
         }
     }
 
-    /// One attempt: get a live connection (opening one if needed) and send.
-    /// Bounded by the response timeout and what is left of the deadline.
+    /// One attempt of one command.
     async fn attempt(&self, cmd: &Cmd, deadline: Option<Instant>) -> Result<Value> {
+        let (conn, limit) = self.connection(deadline).await?;
+        conn.send(cmd, limit).await
+    }
+
+    /// A live connection (opening one if needed), and how long an attempt
+    /// on it may wait: the response timeout, cut to what is left of the
+    /// deadline.
+    async fn connection(
+        &self,
+        deadline: Option<Instant>,
+    ) -> Result<(Multiplexed, Option<Duration>)> {
         let inner = &*self.inner;
         let Some(deadline) = deadline else {
-            let conn = inner.manager.get().await?;
-            return conn.send(cmd, inner.response_timeout).await;
+            return Ok((inner.manager.get().await?, inner.response_timeout));
         };
         let addr = inner.manager.addr();
         let left = deadline.saturating_duration_since(Instant::now());
@@ -287,8 +349,10 @@ impl Valkey {
         if left.is_zero() {
             return Err(deadline_error(addr));
         }
-        let limit = inner.response_timeout.map_or(left, |t| t.min(left));
-        conn.send(cmd, Some(limit)).await
+        Ok((
+            conn,
+            Some(inner.response_timeout.map_or(left, |t| t.min(left))),
+        ))
     }
 }
 

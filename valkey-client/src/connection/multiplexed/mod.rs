@@ -38,6 +38,7 @@ use super::{Connection, READ_CHUNK};
 use crate::cmd::Cmd;
 use crate::config::Protocol;
 use crate::error::{Delivery, Error, ErrorKind, Result};
+use crate::pipeline::{Pipeline, Starts};
 use crate::resp::Value;
 
 use driver::Driver;
@@ -98,6 +99,8 @@ struct Shared {
     /// One permit per request that may be in flight.
     room: Semaphore,
     slots: SlotPool,
+    /// The permits `room` started with.
+    max_in_flight: u32,
     addr: String,
     /// The socket and what is in flight on it. Held only for non-blocking
     /// polls, by the driver task or a leading caller. Lock order: `driver`,
@@ -112,6 +115,24 @@ impl Shared {
 
     fn lock_driver(&self) -> MutexGuard<'_, Driver> {
         self.driver.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// After queuing: a request alone on the connection makes its caller the
+    /// driver (`true`); otherwise the driver task is woken if it waits.
+    fn lead_or_wake(&self, driver: Option<Waker>, alone: bool) -> bool {
+        // `try_lock`: a busy driver means others are in flight anyway.
+        let leading = alone
+            && self.driver.try_lock().is_ok_and(|mut d| {
+                let can = d.can_lead();
+                if can {
+                    d.lead();
+                }
+                can
+            });
+        if !leading && let Some(driver) = driver {
+            driver.wake();
+        }
+        leading
     }
 
     /// Stops taking requests; requests queued but not taken fail unsent.
@@ -188,6 +209,10 @@ impl Multiplexed {
                 "cannot multiplex a closed connection",
             )
         })?;
+        let max_in_flight = options
+            .max_in_flight
+            .clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize))
+            as u32;
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue {
                 out: BytesMut::with_capacity(READ_CHUNK),
@@ -197,8 +222,9 @@ impl Multiplexed {
                 driver: None,
             }),
             alive: AtomicBool::new(true),
-            room: Semaphore::new(options.max_in_flight.clamp(1, Semaphore::MAX_PERMITS)),
+            room: Semaphore::new(max_in_flight as usize),
             slots: SlotPool::default(),
+            max_in_flight,
             addr,
             driver: Mutex::new(Driver::new(stream, read_buf, limits, options)),
         });
@@ -277,19 +303,100 @@ impl Multiplexed {
             // it takes the rest with it.
             (queue.driver.take(), queue.waiting.len() == 1)
         };
-        // `try_lock`: a busy driver means others are in flight anyway.
-        let leading = alone
-            && shared.driver.try_lock().is_ok_and(|mut d| {
-                let can = d.can_lead();
-                if can {
-                    d.lead();
-                }
-                can
-            });
-        if !leading && let Some(driver) = driver {
-            driver.wake();
-        }
+        let leading = shared.lead_or_wake(driver, alone);
         Reply::new(shared, ReplyFuture::new(&shared.slots, slot), leading).await
+    }
+
+    /// Sends the commands of a pipeline in one piece and waits for all their
+    /// replies, at most `timeout` in all. Each result is one command's reply
+    /// or error; a command left without a reply (timeout, lost connection)
+    /// gets an error whose [`Delivery`] says whether it was written. The
+    /// outer error is for a pipeline that cannot be sent at all (an invalid
+    /// one, or more commands than `max_in_flight`).
+    pub async fn send_pipeline(
+        &self,
+        pipeline: &mut Pipeline,
+        timeout: Option<Duration>,
+    ) -> Result<Vec<Result<Value>>> {
+        let (bytes, starts) = pipeline.encoded_from(0)?;
+        self.send_encoded(bytes, starts, timeout).await
+    }
+
+    /// [`Multiplexed::send_pipeline`] of encoded commands.
+    pub(crate) async fn send_encoded(
+        &self,
+        bytes: &[u8],
+        starts: Starts<'_>,
+        timeout: Option<Duration>,
+    ) -> Result<Vec<Result<Value>>> {
+        let shared = self.shared();
+        let n = starts.len();
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let Some(permits) = u32::try_from(n).ok().filter(|&p| p <= shared.max_in_flight) else {
+            return Err(Error::new(
+                ErrorKind::Data,
+                format!(
+                    "a pipeline of {n} commands exceeds this connection's max_in_flight ({})",
+                    shared.max_in_flight
+                ),
+            ));
+        };
+        let acquired = match shared.room.try_acquire_many(permits) {
+            Ok(permit) => Ok(permit),
+            Err(TryAcquireError::NoPermits) => {
+                shared.room.acquire_many(permits).await.map_err(|_| ())
+            }
+            Err(TryAcquireError::Closed) => Err(()),
+        };
+        let Ok(permit) = acquired else {
+            return Ok((0..n).map(|_| Err(shared.not_sent())).collect());
+        };
+        permit.forget();
+        let mut slots = shared.slots.take_many(n);
+        let (driver, alone) = {
+            let mut queue = shared.lock();
+            if queue.closed.is_some() {
+                drop(queue);
+                shared.room.add_permits(n);
+                return Ok((0..n).map(|_| Err(shared.not_sent())).collect());
+            }
+            let base = queue.queued;
+            queue.out.extend_from_slice(bytes);
+            queue.queued += bytes.len() as u64;
+            for (slot, start) in slots.iter().zip(starts.iter()) {
+                queue.waiting.push_back(Pending {
+                    slot: slot.clone(),
+                    starts_at: base + start as u64,
+                });
+            }
+            (queue.driver.take(), queue.waiting.len() == n)
+        };
+        let leading = shared.lead_or_wake(driver, alone);
+        // Replies come in order: once the last is in, so are all the others,
+        // so only the last is waited for.
+        let Some(last) = slots.pop() else {
+            return Ok(Vec::new());
+        };
+        let last = Reply::new(shared, ReplyFuture::new(&shared.slots, last), leading);
+        let last = match timeout {
+            None => last.await,
+            Some(limit) => tokio::time::timeout(limit, last).await.unwrap_or_else(|_| {
+                Err(Error::new(
+                    ErrorKind::Timeout,
+                    format!("no reply from {} within {limit:?}", shared.addr),
+                )
+                .with_delivery(Delivery::SentNoReply))
+            }),
+        };
+        // Only after a timeout can an earlier reply still be missing.
+        let mut results = shared.slots.take_replies(slots, || match &last {
+            Err(err) => err.clone(),
+            Ok(_) => Error::new(ErrorKind::Timeout, "reply missing"),
+        });
+        results.push(last);
+        Ok(results)
     }
 
     /// Closes the connection: requests already written still get their

@@ -9,7 +9,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::resp::Value;
 
 /// Slots kept for reuse, at most; beyond that they are freed.
@@ -47,6 +47,51 @@ impl SlotPool {
     pub(super) fn take(&self) -> Arc<Slot> {
         let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
         free.pop().unwrap_or_default()
+    }
+
+    /// `n` slots, under one lock of the pool.
+    pub(super) fn take_many(&self, n: usize) -> Vec<Arc<Slot>> {
+        let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
+        let from_pool = free.len().saturating_sub(n);
+        let mut slots: Vec<Arc<Slot>> = free.drain(from_pool..).collect();
+        drop(free);
+        slots.resize_with(n, Arc::default);
+        slots
+    }
+
+    /// The replies in `slots`, which were waited for without wakers (the
+    /// caller knows they are in, or gives up on them): a slot with no reply
+    /// yet is abandoned with `missing` as its result; the others go back to
+    /// the pool under one lock.
+    pub(super) fn take_replies(
+        &self,
+        slots: Vec<Arc<Slot>>,
+        missing: impl Fn() -> Error,
+    ) -> Vec<Result<Value>> {
+        let mut recycled = Vec::with_capacity(slots.len());
+        let replies = slots
+            .into_iter()
+            .map(|slot| {
+                let mut cell = slot.lock();
+                match cell.value.take() {
+                    Some(result) => {
+                        *cell = Cell::default();
+                        drop(cell);
+                        recycled.push(slot);
+                        result
+                    }
+                    None => {
+                        cell.abandoned = true;
+                        cell.waker = None;
+                        Err(missing())
+                    }
+                }
+            })
+            .collect();
+        let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
+        let room = MAX_POOLED.saturating_sub(free.len());
+        free.extend(recycled.into_iter().take(room));
+        replies
     }
 
     fn give(&self, slot: Arc<Slot>) {
@@ -154,7 +199,7 @@ impl Drop for ReplyFuture<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::{Error, ErrorKind};
+    use crate::error::ErrorKind;
 
     #[tokio::test]
     async fn delivers_and_recycles() {
@@ -178,6 +223,24 @@ mod tests {
         assert_eq!(pool.free.lock().unwrap().len(), 0);
         pool.fill(slot, Err(Error::new(ErrorKind::Timeout, "late")));
         assert_eq!(pool.free.lock().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn replies_taken_together_and_missing_ones_abandoned() {
+        let pool = SlotPool::default();
+        let slots = pool.take_many(3);
+        pool.fill(slots[0].clone(), Ok(Value::Int(1)));
+        pool.fill(slots[1].clone(), Ok(Value::Int(2)));
+        let third = slots[2].clone();
+        let replies = pool.take_replies(slots, || Error::new(ErrorKind::Timeout, "late"));
+        assert_eq!(replies[1].as_ref().unwrap(), &Value::Int(2));
+        assert_eq!(replies[2].as_ref().unwrap_err().kind(), ErrorKind::Timeout);
+        assert_eq!(pool.free.lock().unwrap().len(), 2);
+        // The late reply recycles its abandoned slot.
+        pool.fill(third, Ok(Value::Int(3)));
+        assert_eq!(pool.free.lock().unwrap().len(), 3);
+        assert_eq!(pool.take_many(5).len(), 5);
+        assert!(pool.free.lock().unwrap().is_empty());
     }
 
     #[test]
