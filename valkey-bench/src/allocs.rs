@@ -52,7 +52,7 @@ pub async fn measure(
         }
         rows.push(row(kind, "SET", region.change(), ops));
 
-        if kind != Kind::Valkey && kind != Kind::ValkeyRetry {
+        if kind != Kind::ValkeyRetry {
             let keys = workloads::pipeline_keys(100);
             let batches = (ops / 100).max(1);
             for _ in 0..(warmup / 100).max(1) {

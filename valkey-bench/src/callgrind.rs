@@ -39,7 +39,7 @@ pub(crate) fn callgrind_all(plan: &Plan, port: u16) -> Result<Vec<Instr>> {
             runs.push((kind, "tasks", plan.instr_task_ops));
         }
     }
-    for kind in [Kind::Connection, Kind::Redis] {
+    for kind in [Kind::Valkey, Kind::Connection, Kind::Redis] {
         if Kind::all().contains(&kind) {
             runs.push((kind, "pipe", plan.instr_pipe_ops));
         }

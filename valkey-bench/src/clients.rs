@@ -7,7 +7,7 @@ use valkey_client::{
 };
 
 use crate::bare::Bare;
-use crate::{BoxError, Result, VALUE};
+use crate::{Result, VALUE};
 
 /// Which client to measure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -233,22 +233,24 @@ impl Client {
     }
 
     /// `SET key <64-byte value>` for every key, in one pipeline, built for
-    /// this call: a [`Pipeline`] sent on a plain connection for us (the
-    /// `Valkey` client has no pipeline API of its own yet, so it is measured
-    /// through a `Connection`), the peers' pipeline APIs otherwise.
+    /// this call: a [`Pipeline`] for us (sent with `Valkey::pipeline` or
+    /// `Connection::send_pipeline`), the peers' pipeline APIs otherwise.
     pub async fn set_pipeline(&mut self, keys: &[String]) -> Result<()> {
+        let our_pipeline = || {
+            let mut pipe = Pipeline::with_capacity(keys.len() * 96);
+            for k in keys {
+                pipe.cmd("SET").arg(k).arg(&VALUE[..]);
+            }
+            pipe
+        };
         match self {
-            Client::Valkey(_) => {
-                return Err(BoxError::from(
-                    "the Valkey client has no pipeline API; use Kind::Connection",
-                ));
+            Client::Valkey(c) => {
+                for reply in c.pipeline(&mut our_pipeline()).await? {
+                    reply?;
+                }
             }
             Client::Connection(c) => {
-                let mut pipe = Pipeline::with_capacity(keys.len() * 96);
-                for k in keys {
-                    pipe.cmd("SET").arg(k).arg(&VALUE[..]);
-                }
-                for reply in c.send_pipeline(&mut pipe).await? {
+                for reply in c.send_pipeline(&mut our_pipeline()).await? {
                     reply?;
                 }
             }

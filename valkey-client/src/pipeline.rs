@@ -59,10 +59,12 @@ impl Pipeline {
         Pipeline::default()
     }
 
-    /// An empty pipeline with room for `bytes` of encoded commands.
+    /// An empty pipeline with room for `bytes` of encoded commands (and
+    /// for as many commands as that holds of 32-byte ones).
     pub fn with_capacity(bytes: usize) -> Pipeline {
         Pipeline {
             buf: BytesMut::with_capacity(bytes),
+            starts: Vec::with_capacity(bytes / 32),
             ..Pipeline::default()
         }
     }
