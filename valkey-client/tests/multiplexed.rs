@@ -211,3 +211,54 @@ async fn lone_and_crowded_phases_keep_every_reply_with_its_caller() {
         .unwrap();
     assert_eq!(last.as_str(), Some("last"));
 }
+
+#[tokio::test]
+async fn a_pipeline_shares_the_connection_and_gets_its_replies_in_order() {
+    let server = Server::start(ServerConfig::new()).await.unwrap();
+    let mut options = MultiplexOptions::default();
+    options.max_in_flight = 4;
+    let conn = mux(&server, options).await;
+    let mut pipe = valkey_client::Pipeline::new();
+    pipe.cmd("SET").arg("p").arg(1);
+    pipe.cmd("INCRBY").arg("p").arg(5);
+    pipe.cmd("GET").arg("p");
+    let echo = Cmd::new("ECHO").arg("alone");
+    let (single, results) =
+        tokio::join!(conn.send(&echo, None), conn.send_pipeline(&mut pipe, None));
+    assert_eq!(single.unwrap().as_str(), Some("alone"));
+    let results = results.unwrap();
+    assert_eq!(results[1].as_ref().unwrap().as_int(), Some(6));
+    assert_eq!(results[2].as_ref().unwrap().as_str(), Some("6"));
+    // More commands than may ever be in flight: refused whole, nothing sent.
+    for _ in 0..2 {
+        pipe.cmd("INCR").arg("p");
+    }
+    let err = conn.send_pipeline(&mut pipe, None).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Data, "{err}");
+    let got = conn.send(&Cmd::new("GET").arg("p"), None).await.unwrap();
+    assert_eq!(got.as_str(), Some("6"));
+}
+
+#[tokio::test]
+async fn a_timed_out_pipeline_fails_its_commands_and_drops_their_late_replies() {
+    let server = Server::start(ServerConfig::new()).await.unwrap();
+    let conn = mux(&server, MultiplexOptions::default()).await;
+    let mut pipe = valkey_client::Pipeline::new();
+    pipe.cmd("SET").arg("t").arg("before");
+    pipe.cmd("DEBUG").arg("SLEEP").arg("0.3");
+    pipe.cmd("SET").arg("t").arg("after");
+    let results = conn
+        .send_pipeline(&mut pipe, Some(Duration::from_millis(100)))
+        .await
+        .unwrap();
+    // The server writes the SET's reply only after the sleep, with the rest.
+    for late in &results {
+        let err = late.as_ref().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Timeout);
+        assert_eq!(err.delivery(), Delivery::SentNoReply);
+    }
+    // The late replies are discarded, not handed to the next request.
+    let got = conn.send(&Cmd::new("GET").arg("t"), None).await.unwrap();
+    assert_eq!(got.as_str(), Some("after"));
+    assert!(conn.is_alive());
+}
