@@ -12,17 +12,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-missing=()
-command -v redis-benchmark >/dev/null || missing+=(redis-tools)
-command -v valgrind >/dev/null || missing+=(valgrind)
-command -v taskset >/dev/null || missing+=(util-linux)
-if [ ${#missing[@]} -gt 0 ]; then
-    echo "installing ${missing[*]} with apt-get"
-    sudo=""
-    [ "$(id -u)" = 0 ] || sudo="sudo"
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+source scripts/apt-ensure.sh
+apt_ensure redis-benchmark:redis-tools valgrind:valgrind taskset:util-linux
 
 cargo build --release -q -p valkey-bench --features peers
 # Install (or find) valkey-server before timing anything.

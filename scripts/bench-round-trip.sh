@@ -10,17 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ops=${1:-20000}
 
-missing=()
-command -v redis-benchmark >/dev/null || missing+=(redis-tools)
-command -v strace >/dev/null || missing+=(strace)
-command -v perf >/dev/null || missing+=(linux-perf)
-if [ ${#missing[@]} -gt 0 ]; then
-    echo "installing ${missing[*]} with apt-get"
-    sudo=""
-    [ "$(id -u)" = 0 ] || sudo="sudo"
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+source scripts/apt-ensure.sh
+apt_ensure redis-benchmark:redis-tools strace:strace perf:linux-perf
 
 cargo build --release -q -p valkey-bench
 bench=target/release/valkey-bench

@@ -8,13 +8,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v stunnel4 >/dev/null && ! command -v stunnel >/dev/null; then
-    echo "stunnel4 not found: installing it for the TLS tests"
-    sudo=""
-    [ "$(id -u)" = 0 ] || sudo="sudo"
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq stunnel4 >/dev/null
-fi
+source scripts/apt-ensure.sh
+# The TLS tests run stunnel4 (Debian's binary; some systems call it stunnel).
+command -v stunnel >/dev/null || apt_ensure stunnel4:stunnel4
 
 # Install (or find) valkey-server once, before tests start in parallel.
 cargo run -q -p valkey-testkit --bin valkey-testkit-install

@@ -6,22 +6,13 @@ use std::time::{Duration, Instant};
 
 use valkey_client::{
     CallOptions, Cmd, Delivery, ErrorKind, ExponentialBackoff, NoBackoff, Retry, RetryBudget,
-    Valkey, ValkeyBuilder,
+    Valkey,
 };
-use valkey_testkit::{FaultProxy, Server, ServerConfig};
+use valkey_testkit::Server;
 
-async fn server_and_proxy() -> (Server, FaultProxy) {
-    let server = Server::start(ServerConfig::new()).await.unwrap();
-    let proxy = FaultProxy::start(server.port()).await.unwrap();
-    (server, proxy)
-}
+mod common;
 
-fn through(proxy: &FaultProxy) -> ValkeyBuilder {
-    Valkey::builder()
-        .host("127.0.0.1")
-        .port(proxy.port())
-        .retry(Retry::new(ExponentialBackoff::default(), 3))
-}
+use common::{server_and_proxy, through};
 
 async fn counter(server: &Server) -> i64 {
     let mut admin = server.connect().await.unwrap();

@@ -6,24 +6,10 @@ mod common;
 
 use std::time::Duration;
 
-use valkey_client::{
-    CallOptions, Cmd, Delivery, ErrorKind, ExponentialBackoff, Pipeline, Retry, Valkey,
-    ValkeyBuilder,
-};
-use valkey_testkit::{FaultProxy, Server, ServerConfig};
+use valkey_client::{CallOptions, Cmd, Delivery, ErrorKind, Pipeline, Valkey};
+use valkey_testkit::{Server, ServerConfig};
 
-async fn server_and_proxy() -> (Server, FaultProxy) {
-    let server = Server::start(ServerConfig::new()).await.unwrap();
-    let proxy = FaultProxy::start(server.port()).await.unwrap();
-    (server, proxy)
-}
-
-fn through(proxy: &FaultProxy) -> ValkeyBuilder {
-    Valkey::builder()
-        .host("127.0.0.1")
-        .port(proxy.port())
-        .retry(Retry::new(ExponentialBackoff::default(), 3))
-}
+use common::{patient_client, server_and_proxy, through};
 
 async fn get_int(server: &Server, key: &str) -> i64 {
     let mut admin = server.connect().await.unwrap();
@@ -124,13 +110,7 @@ async fn an_unsafe_command_that_may_have_run_is_not_sent_again() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pipeline_never_sent_is_sent_again_whatever_it_holds() {
     let mut server = common::durable_server().await;
-    let client = Valkey::builder()
-        .host("127.0.0.1")
-        .port(server.port())
-        .retry(Retry::new(ExponentialBackoff::default(), 12))
-        .build()
-        .await
-        .unwrap();
+    let client = patient_client(&server).await;
     client.ping().await.unwrap();
     // The server is down when the pipeline starts: the attempts fail to
     // connect, so nothing was written, and the INCRs (not safe to repeat)
@@ -173,13 +153,7 @@ async fn without_retry_a_lost_connection_fails_each_unanswered_command() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pipelines_survive_a_kill_and_restart() {
     let mut server = common::durable_server().await;
-    let client = Valkey::builder()
-        .host("127.0.0.1")
-        .port(server.port())
-        .retry(Retry::new(ExponentialBackoff::default(), 12))
-        .build()
-        .await
-        .unwrap();
+    let client = patient_client(&server).await;
     let worker = {
         let client = client.clone();
         tokio::spawn(async move {
@@ -197,10 +171,7 @@ async fn pipelines_survive_a_kill_and_restart() {
             }
         })
     };
-    tokio::time::sleep(Duration::from_millis(150)).await;
-    server.kill();
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    server.restart().await.unwrap();
+    common::bounce_under_load(&mut server).await;
     worker.await.unwrap();
 }
 

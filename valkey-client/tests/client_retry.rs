@@ -50,10 +50,7 @@ fn builder(server: &Server) -> ValkeyBuilder {
     Valkey::builder().host("127.0.0.1").port(server.port())
 }
 
-fn patient_retry() -> Retry {
-    // 16, 32, ... 512 ms: about 4.5 s of backoff in all, more than a restart.
-    Retry::new(ExponentialBackoff::default(), 12)
-}
+use common::patient_retry;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commands_survive_a_kill_and_restart_with_retry() {
@@ -83,10 +80,7 @@ async fn commands_survive_a_kill_and_restart_with_retry() {
             }
         })
     };
-    tokio::time::sleep(Duration::from_millis(150)).await;
-    server.kill();
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    server.restart().await.unwrap();
+    common::bounce_under_load(&mut server).await;
     worker.await.unwrap();
     assert!(
         events.count("retry", Some(ErrorKind::Connection)) > 0,

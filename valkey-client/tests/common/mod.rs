@@ -1,6 +1,9 @@
-//! Helpers shared by the integration tests.
+//! Helpers shared by the integration tests. Each test binary uses a subset,
+//! hence the `dead_code` allowance.
+#![allow(dead_code)]
 
-use valkey_testkit::{Server, ServerConfig};
+use valkey_client::{ExponentialBackoff, Retry, Valkey, ValkeyBuilder};
+use valkey_testkit::{FaultProxy, Server, ServerConfig};
 
 /// A server that puts every write on disk before replying (AOF, fsync
 /// always), so a kill or restart loses nothing: tests can then require that
@@ -13,4 +16,48 @@ pub async fn durable_server() -> Server {
     )
     .await
     .expect("start a durable valkey-server")
+}
+
+/// A server with a `FaultProxy` in front of it.
+pub async fn server_and_proxy() -> (Server, FaultProxy) {
+    let server = Server::start(ServerConfig::new())
+        .await
+        .expect("start a valkey-server");
+    let proxy = FaultProxy::start(server.port())
+        .await
+        .expect("start the fault proxy");
+    (server, proxy)
+}
+
+/// A client through the proxy, with 3 retries.
+pub fn through(proxy: &FaultProxy) -> ValkeyBuilder {
+    Valkey::builder()
+        .host("127.0.0.1")
+        .port(proxy.port())
+        .retry(Retry::new(ExponentialBackoff::default(), 3))
+}
+
+/// 16, 32, ... 512 ms: about 4.5 s of backoff in all, more than a restart.
+pub fn patient_retry() -> Retry {
+    Retry::new(ExponentialBackoff::default(), 12)
+}
+
+/// A client of `server` that outlasts a restart.
+pub async fn patient_client(server: &Server) -> Valkey {
+    Valkey::builder()
+        .host("127.0.0.1")
+        .port(server.port())
+        .retry(patient_retry())
+        .build()
+        .await
+        .expect("connect")
+}
+
+/// Lets a load loop run for a moment, then kills the server, leaves it down
+/// for 200 ms and starts it again on the same port.
+pub async fn bounce_under_load(server: &mut Server) {
+    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    server.kill();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    server.restart().await.expect("restart the server");
 }
