@@ -117,6 +117,32 @@ impl Shared {
         self.driver.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Takes room for `permits` requests in flight, waiting for replies to
+    /// make room; `false` when the connection closed. The driver gives a
+    /// permit back as it hands each reply out.
+    async fn reserve(&self, permits: u32) -> bool {
+        let permit = match self.room.try_acquire_many(permits) {
+            Ok(permit) => permit,
+            Err(TryAcquireError::NoPermits) => match self.room.acquire_many(permits).await {
+                Ok(permit) => permit,
+                Err(_) => return false,
+            },
+            Err(TryAcquireError::Closed) => return false,
+        };
+        permit.forget();
+        true
+    }
+
+    /// The error of a request whose reply did not come within `limit`.
+    /// Whether it was written is unknown here; it is assumed it was.
+    fn no_reply_within(&self, limit: Duration) -> Error {
+        Error::new(
+            ErrorKind::Timeout,
+            format!("no reply from {} within {limit:?}", self.addr),
+        )
+        .with_delivery(Delivery::SentNoReply)
+    }
+
     /// After queuing: a request alone on the connection makes its caller the
     /// driver (`true`); otherwise the driver task is woken if it waits.
     fn lead_or_wake(&self, driver: Option<Waker>, alone: bool) -> bool {
@@ -259,30 +285,17 @@ impl Multiplexed {
     pub async fn send(&self, cmd: &Cmd, timeout: Option<Duration>) -> Result<Value> {
         match timeout {
             None => self.exchange(cmd).await,
-            Some(limit) => match tokio::time::timeout(limit, self.exchange(cmd)).await {
-                Ok(result) => result,
-                // Whether it was written is unknown here; assume it was.
-                Err(_) => Err(Error::new(
-                    ErrorKind::Timeout,
-                    format!("no reply from {} within {limit:?}", self.shared().addr),
-                )
-                .with_delivery(Delivery::SentNoReply)),
-            },
+            Some(limit) => tokio::time::timeout(limit, self.exchange(cmd))
+                .await
+                .unwrap_or_else(|_| Err(self.shared().no_reply_within(limit))),
         }
     }
 
     async fn exchange(&self, cmd: &Cmd) -> Result<Value> {
         let shared = self.shared();
-        let permit = match shared.room.try_acquire() {
-            Ok(permit) => permit,
-            Err(TryAcquireError::NoPermits) => match shared.room.acquire().await {
-                Ok(permit) => permit,
-                Err(_) => return Err(shared.not_sent()),
-            },
-            Err(TryAcquireError::Closed) => return Err(shared.not_sent()),
-        };
-        // The driver gives the permit back when the reply is handed out.
-        permit.forget();
+        if !shared.reserve(1).await {
+            return Err(shared.not_sent());
+        }
         let slot = shared.slots.take();
         let (driver, alone) = {
             let mut queue = shared.lock();
@@ -343,17 +356,9 @@ impl Multiplexed {
                 ),
             ));
         };
-        let acquired = match shared.room.try_acquire_many(permits) {
-            Ok(permit) => Ok(permit),
-            Err(TryAcquireError::NoPermits) => {
-                shared.room.acquire_many(permits).await.map_err(|_| ())
-            }
-            Err(TryAcquireError::Closed) => Err(()),
-        };
-        let Ok(permit) = acquired else {
+        if !shared.reserve(permits).await {
             return Ok((0..n).map(|_| Err(shared.not_sent())).collect());
-        };
-        permit.forget();
+        }
         let mut slots = shared.slots.take_many(n);
         let (driver, alone) = {
             let mut queue = shared.lock();
@@ -382,13 +387,9 @@ impl Multiplexed {
         let last = Reply::new(shared, ReplyFuture::new(&shared.slots, last), leading);
         let last = match timeout {
             None => last.await,
-            Some(limit) => tokio::time::timeout(limit, last).await.unwrap_or_else(|_| {
-                Err(Error::new(
-                    ErrorKind::Timeout,
-                    format!("no reply from {} within {limit:?}", shared.addr),
-                )
-                .with_delivery(Delivery::SentNoReply))
-            }),
+            Some(limit) => tokio::time::timeout(limit, last)
+                .await
+                .unwrap_or_else(|_| Err(shared.no_reply_within(limit))),
         };
         // Only after a timeout can an earlier reply still be missing.
         let mut results = shared.slots.take_replies(slots, || match &last {
