@@ -3,7 +3,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::arg_buf::ArgBuf;
-use crate::resp::Header;
+use crate::resp::{Header, put_header};
 
 /// A command: a name and its arguments, encoded as RESP bulk strings as they
 /// are added, so sending it is one copy into the output buffer.
@@ -101,9 +101,9 @@ impl Cmd {
 
     /// Appends the full RESP encoding (`*N\r\n` then the arguments) to `out`.
     pub fn write_to(&self, out: &mut BytesMut) {
-        let header = Header::new(b'*', self.count as usize);
-        out.reserve(self.args.len() + header.as_bytes().len());
-        out.put_slice(header.as_bytes());
+        // A length line is at most 23 bytes.
+        out.reserve(23 + self.args.len());
+        put_header(out, b'*', self.count as usize);
         out.put_slice(self.args.as_slice());
     }
 

@@ -5,7 +5,7 @@ use bytes::{BufMut, BytesMut};
 
 use crate::cmd::{Cmd, ToArg};
 use crate::error::{Error, ErrorKind, Result};
-use crate::resp::{self, Header, Limits, Value};
+use crate::resp::{self, Limits, Value, put_header};
 
 /// Where the commands of a run of pipeline bytes start, relative to it.
 #[derive(Debug, Clone, Copy)]
@@ -87,9 +87,9 @@ impl Pipeline {
         *argc += 1;
         let buf = &mut self.buf;
         arg.with_bytes(|bytes| {
-            let header = Header::new(b'$', bytes.len());
-            buf.reserve(header.as_bytes().len() + bytes.len() + 2);
-            buf.put_slice(header.as_bytes());
+            // A length line is at most 23 bytes.
+            buf.reserve(23 + bytes.len() + 2);
+            put_header(buf, b'$', bytes.len());
             buf.put_slice(bytes);
             buf.put_slice(b"\r\n");
         });

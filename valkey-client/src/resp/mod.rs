@@ -9,7 +9,7 @@ mod encoder;
 mod parser;
 mod value;
 
-pub(crate) use encoder::Header;
+pub(crate) use encoder::{Header, put_header};
 pub use encoder::{encode_command, encode_value};
 pub use parser::{Limits, ProtocolError, decode};
 pub use value::{ServerError, Value};
