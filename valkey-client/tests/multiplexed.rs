@@ -262,3 +262,28 @@ async fn a_timed_out_pipeline_fails_its_commands_and_drops_their_late_replies() 
     assert_eq!(got.as_str(), Some("after"));
     assert!(conn.is_alive());
 }
+
+/// The watchdog also runs for a caller that drives the socket itself: alone
+/// on a silent connection, it is told the connection is dead after the
+/// response timeout, not when the server wakes up.
+#[tokio::test]
+async fn a_lone_caller_on_a_silent_connection_is_told_it_is_dead() {
+    let server = Server::start(ServerConfig::new()).await.unwrap();
+    let mut options = MultiplexOptions::default();
+    options.response_timeout = Some(Duration::from_millis(200));
+    let conn = mux(&server, options).await;
+    conn.send(&Cmd::new("PING"), None).await.unwrap();
+    let started = Instant::now();
+    let err = conn
+        .send(&Cmd::new("DEBUG").arg("SLEEP").arg("1"), None)
+        .await
+        .unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert_eq!(err.delivery(), Delivery::SentNoReply);
+    assert!(!conn.is_alive());
+}
