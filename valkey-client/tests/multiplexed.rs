@@ -13,6 +13,13 @@ async fn mux(server: &Server, options: MultiplexOptions) -> Multiplexed {
     Multiplexed::new(conn, options).unwrap()
 }
 
+/// A connection declared dead after 200 ms of silence with requests out.
+async fn watched_mux(server: &Server) -> Multiplexed {
+    let mut options = MultiplexOptions::default();
+    options.response_timeout = Some(Duration::from_millis(200));
+    mux(server, options).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_tasks_each_get_their_own_replies() {
     let server = Server::start(ServerConfig::new()).await.unwrap();
@@ -65,9 +72,7 @@ async fn a_timed_out_request_does_not_shift_the_replies_of_others() {
 #[tokio::test]
 async fn a_silent_connection_is_declared_dead() {
     let server = Server::start(ServerConfig::new()).await.unwrap();
-    let mut options = MultiplexOptions::default();
-    options.response_timeout = Some(Duration::from_millis(200));
-    let conn = mux(&server, options).await;
+    let conn = watched_mux(&server).await;
     let blocker = conn.clone();
     let sleeping = tokio::spawn(async move {
         blocker
@@ -269,9 +274,7 @@ async fn a_timed_out_pipeline_fails_its_commands_and_drops_their_late_replies() 
 #[tokio::test]
 async fn a_lone_caller_on_a_silent_connection_is_told_it_is_dead() {
     let server = Server::start(ServerConfig::new()).await.unwrap();
-    let mut options = MultiplexOptions::default();
-    options.response_timeout = Some(Duration::from_millis(200));
-    let conn = mux(&server, options).await;
+    let conn = watched_mux(&server).await;
     conn.send(&Cmd::new("PING"), None).await.unwrap();
     let started = Instant::now();
     let err = conn
