@@ -43,7 +43,7 @@ use crate::resp::Value;
 
 use driver::Driver;
 use reply::Reply;
-use slot::{ReplyFuture, Slot, SlotPool};
+use slot::{BatchFuture, ReplyFuture, Slot, SlotPool};
 
 /// Tuning of a [`Multiplexed`] connection.
 #[derive(Debug, Clone)]
@@ -359,7 +359,7 @@ impl Multiplexed {
         if !shared.reserve(permits).await {
             return Ok((0..n).map(|_| Err(shared.not_sent())).collect());
         }
-        let mut slots = shared.slots.take_many(n);
+        let slot = shared.slots.take_batch(n);
         let (driver, alone) = {
             let mut queue = shared.lock();
             if queue.closed.is_some() {
@@ -370,7 +370,7 @@ impl Multiplexed {
             let base = queue.queued;
             queue.out.extend_from_slice(bytes);
             queue.queued += bytes.len() as u64;
-            for (slot, start) in slots.iter().zip(starts.iter()) {
+            for start in starts.iter() {
                 queue.waiting.push_back(Pending {
                     slot: slot.clone(),
                     starts_at: base + start as u64,
@@ -379,25 +379,20 @@ impl Multiplexed {
             (queue.driver.take(), queue.waiting.len() == n)
         };
         let leading = shared.lead_or_wake(driver, alone);
-        // Replies come in order: once the last is in, so are all the others,
-        // so only the last is waited for.
-        let Some(last) = slots.pop() else {
-            return Ok(Vec::new());
+        // One slot gathers every reply and wakes the caller once.
+        let mut reply = Reply::new(shared, BatchFuture::new(&shared.slots, slot), leading);
+        let Some(limit) = timeout else {
+            return Ok(reply.await);
         };
-        let last = Reply::new(shared, ReplyFuture::new(&shared.slots, last), leading);
-        let last = match timeout {
-            None => last.await,
-            Some(limit) => tokio::time::timeout(limit, last)
-                .await
-                .unwrap_or_else(|_| Err(shared.no_reply_within(limit))),
-        };
-        // Only after a timeout can an earlier reply still be missing.
-        let mut results = shared.slots.take_replies(slots, || match &last {
-            Err(err) => err.clone(),
-            Ok(_) => Error::new(ErrorKind::Timeout, "reply missing"),
-        });
-        results.push(last);
-        Ok(results)
+        match tokio::time::timeout(limit, &mut reply).await {
+            Ok(replies) => Ok(replies),
+            Err(_) => {
+                // The replies that came keep their place; the rest fail.
+                let mut replies = reply.slot_mut().abandon();
+                replies.resize_with(n, || Err(shared.no_reply_within(limit)));
+                Ok(replies)
+            }
+        }
     }
 
     /// Closes the connection: requests already written still get their

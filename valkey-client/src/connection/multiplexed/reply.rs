@@ -6,31 +6,35 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use super::Shared;
-use super::slot::ReplyFuture;
-use crate::error::Result;
-use crate::resp::Value;
+use super::slot::Wait;
 
-pub(super) struct Reply<'a> {
+/// Waits on a slot (one reply, or a pipeline's), leading if told to.
+pub(super) struct Reply<'a, W: Wait> {
     shared: &'a Shared,
-    slot: ReplyFuture<'a>,
+    slot: W,
     /// This caller drives the socket until its reply is in.
     leading: bool,
 }
 
-impl<'a> Reply<'a> {
-    pub(super) fn new(shared: &'a Shared, slot: ReplyFuture<'a>, leading: bool) -> Reply<'a> {
+impl<'a, W: Wait> Reply<'a, W> {
+    pub(super) fn new(shared: &'a Shared, slot: W, leading: bool) -> Reply<'a, W> {
         Reply {
             shared,
             slot,
             leading,
         }
     }
+
+    /// The wait itself, to abandon it after a timeout.
+    pub(super) fn slot_mut(&mut self) -> &mut W {
+        &mut self.slot
+    }
 }
 
-impl Future for Reply<'_> {
-    type Output = Result<Value>;
+impl<W: Wait> Future for Reply<'_, W> {
+    type Output = W::Output;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<Value>> {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<W::Output> {
         if !self.leading {
             return Pin::new(&mut self.slot).poll(cx);
         }
@@ -57,7 +61,7 @@ impl Future for Reply<'_> {
     }
 }
 
-impl Drop for Reply<'_> {
+impl<W: Wait> Drop for Reply<'_, W> {
     fn drop(&mut self) {
         if self.leading {
             // Cancelled while leading (a timeout): the task takes over.

@@ -2,14 +2,16 @@
 //!
 //! Slots are pooled and reused, so a request allocates no channel. A caller
 //! that stops waiting marks its slot abandoned; the driver then drops the
-//! late reply and returns the slot to the pool itself.
+//! late reply and returns the slot to the pool itself. A pipeline uses one
+//! slot for all its commands: the replies gather in it, in order, and its
+//! caller is woken once, when the last is in.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::resp::Value;
 
 /// Slots kept for reuse, at most; beyond that they are freed.
@@ -18,6 +20,12 @@ const MAX_POOLED: usize = 4096;
 #[derive(Default)]
 struct Cell {
     value: Option<Result<Value>>,
+    /// A pipeline's replies so far, when the slot serves `expected > 1`.
+    batch: Vec<Result<Value>>,
+    /// Replies the slot serves (0 or 1: a single request).
+    expected: usize,
+    /// Replies delivered to a pipeline's slot, kept or dropped.
+    delivered: usize,
     waker: Option<Waker>,
     /// The caller stopped waiting: the driver recycles the slot.
     abandoned: bool,
@@ -49,49 +57,15 @@ impl SlotPool {
         free.pop().unwrap_or_default()
     }
 
-    /// `n` slots, under one lock of the pool.
-    pub(super) fn take_many(&self, n: usize) -> Vec<Arc<Slot>> {
-        let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
-        let from_pool = free.len().saturating_sub(n);
-        let mut slots: Vec<Arc<Slot>> = free.drain(from_pool..).collect();
-        drop(free);
-        slots.resize_with(n, Arc::default);
-        slots
-    }
-
-    /// The replies in `slots`, which were waited for without wakers (the
-    /// caller knows they are in, or gives up on them): a slot with no reply
-    /// yet is abandoned with `missing` as its result; the others go back to
-    /// the pool under one lock.
-    pub(super) fn take_replies(
-        &self,
-        slots: Vec<Arc<Slot>>,
-        missing: impl Fn() -> Error,
-    ) -> Vec<Result<Value>> {
-        let mut recycled = Vec::with_capacity(slots.len());
-        let replies = slots
-            .into_iter()
-            .map(|slot| {
-                let mut cell = slot.lock();
-                match cell.value.take() {
-                    Some(result) => {
-                        *cell = Cell::default();
-                        drop(cell);
-                        recycled.push(slot);
-                        result
-                    }
-                    None => {
-                        cell.abandoned = true;
-                        cell.waker = None;
-                        Err(missing())
-                    }
-                }
-            })
-            .collect();
-        let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
-        let room = MAX_POOLED.saturating_sub(free.len());
-        free.extend(recycled.into_iter().take(room));
-        replies
+    /// A slot for the `n` replies of a pipeline.
+    pub(super) fn take_batch(&self, n: usize) -> Arc<Slot> {
+        let slot = self.take();
+        {
+            let mut cell = slot.lock();
+            cell.expected = n;
+            cell.batch.reserve_exact(n);
+        }
+        slot
     }
 
     fn give(&self, slot: Arc<Slot>) {
@@ -105,12 +79,27 @@ impl SlotPool {
     /// Delivers a reply (driver side).
     pub(super) fn fill(&self, slot: Arc<Slot>, result: Result<Value>) {
         let mut cell = slot.lock();
-        if cell.abandoned {
+        if cell.expected > 1 {
+            cell.delivered += 1;
+            let complete = cell.delivered == cell.expected;
+            if !cell.abandoned {
+                cell.batch.push(result);
+            }
+            if !complete {
+                return;
+            }
+            if cell.abandoned {
+                drop(cell);
+                self.give(slot);
+                return;
+            }
+        } else if cell.abandoned {
             drop(cell);
             self.give(slot);
             return;
+        } else {
+            cell.value = Some(result);
         }
-        cell.value = Some(result);
         let waker = cell.waker.take();
         drop(cell);
         drop(slot);
@@ -179,6 +168,112 @@ impl Future for ReplyFuture<'_> {
     }
 }
 
+/// A wait on a slot that can also be checked without a waker, by a caller
+/// that drives the socket itself and so knows when to look.
+pub(super) trait Wait: Future + Unpin {
+    /// The outcome when it is there.
+    fn try_take(&mut self) -> Option<Self::Output>;
+}
+
+impl Wait for ReplyFuture<'_> {
+    fn try_take(&mut self) -> Option<Result<Value>> {
+        ReplyFuture::try_take(self)
+    }
+}
+
+impl Wait for BatchFuture<'_> {
+    fn try_take(&mut self) -> Option<Vec<Result<Value>>> {
+        BatchFuture::try_take(self)
+    }
+}
+
+/// Waits for all the replies of a pipeline's slot (caller side).
+pub(super) struct BatchFuture<'a> {
+    pool: &'a SlotPool,
+    slot: Option<Arc<Slot>>,
+}
+
+impl<'a> BatchFuture<'a> {
+    pub(super) fn new(pool: &'a SlotPool, slot: Arc<Slot>) -> BatchFuture<'a> {
+        BatchFuture {
+            pool,
+            slot: Some(slot),
+        }
+    }
+
+    /// Every reply when all are in, without leaving a waker.
+    pub(super) fn try_take(&mut self) -> Option<Vec<Result<Value>>> {
+        self.take_or_register(None)
+    }
+
+    fn take_or_register(&mut self, waker: Option<&Waker>) -> Option<Vec<Result<Value>>> {
+        let slot = self.slot.as_ref()?;
+        let mut cell = slot.lock();
+        let replies = if cell.expected > 1 {
+            (cell.delivered == cell.expected).then(|| std::mem::take(&mut cell.batch))
+        } else {
+            cell.value.take().map(|v| vec![v])
+        };
+        if replies.is_none() {
+            if let Some(waker) = waker {
+                match &cell.waker {
+                    Some(w) if w.will_wake(waker) => {}
+                    _ => cell.waker = Some(waker.clone()),
+                }
+            }
+            return None;
+        }
+        drop(cell);
+        if let Some(slot) = self.slot.take() {
+            self.pool.give(slot);
+        }
+        replies
+    }
+
+    /// Stops waiting: the replies that came, in order; the rest will be
+    /// dropped as they come.
+    pub(super) fn abandon(&mut self) -> Vec<Result<Value>> {
+        let Some(slot) = self.slot.take() else {
+            return Vec::new();
+        };
+        let mut cell = slot.lock();
+        let mut came = std::mem::take(&mut cell.batch);
+        if let Some(value) = cell.value.take() {
+            came.push(value);
+        }
+        let complete = if cell.expected > 1 {
+            cell.delivered == cell.expected
+        } else {
+            !came.is_empty()
+        };
+        if complete {
+            drop(cell);
+            self.pool.give(slot);
+        } else {
+            cell.abandoned = true;
+            cell.waker = None;
+        }
+        came
+    }
+}
+
+impl Future for BatchFuture<'_> {
+    type Output = Vec<Result<Value>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Vec<Result<Value>>> {
+        match self.take_or_register(Some(cx.waker())) {
+            Some(replies) => Poll::Ready(replies),
+            None => Poll::Pending,
+        }
+    }
+}
+
+impl Drop for BatchFuture<'_> {
+    fn drop(&mut self) {
+        self.abandon();
+    }
+}
+
 impl Drop for ReplyFuture<'_> {
     fn drop(&mut self) {
         let Some(slot) = self.slot.take() else {
@@ -199,7 +294,7 @@ impl Drop for ReplyFuture<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::ErrorKind;
+    use crate::error::{Error, ErrorKind};
 
     #[tokio::test]
     async fn delivers_and_recycles() {
@@ -225,22 +320,37 @@ mod tests {
         assert_eq!(pool.free.lock().unwrap().len(), 1);
     }
 
-    #[test]
-    fn replies_taken_together_and_missing_ones_abandoned() {
+    #[tokio::test]
+    async fn a_batch_wakes_once_complete_and_recycles() {
         let pool = SlotPool::default();
-        let slots = pool.take_many(3);
-        pool.fill(slots[0].clone(), Ok(Value::Int(1)));
-        pool.fill(slots[1].clone(), Ok(Value::Int(2)));
-        let third = slots[2].clone();
-        let replies = pool.take_replies(slots, || Error::new(ErrorKind::Timeout, "late"));
-        assert_eq!(replies[1].as_ref().unwrap(), &Value::Int(2));
-        assert_eq!(replies[2].as_ref().unwrap_err().kind(), ErrorKind::Timeout);
-        assert_eq!(pool.free.lock().unwrap().len(), 2);
-        // The late reply recycles its abandoned slot.
-        pool.fill(third, Ok(Value::Int(3)));
-        assert_eq!(pool.free.lock().unwrap().len(), 3);
-        assert_eq!(pool.take_many(5).len(), 5);
-        assert!(pool.free.lock().unwrap().is_empty());
+        let slot = pool.take_batch(3);
+        let mut batch = BatchFuture::new(&pool, slot.clone());
+        pool.fill(slot.clone(), Ok(Value::Int(1)));
+        pool.fill(slot.clone(), Ok(Value::Int(2)));
+        assert!(batch.try_take().is_none(), "not complete yet");
+        pool.fill(slot, Ok(Value::Int(3)));
+        let replies = (&mut batch).await;
+        assert_eq!(replies.len(), 3);
+        assert_eq!(replies[2].as_ref().unwrap(), &Value::Int(3));
+        assert_eq!(pool.free.lock().unwrap().len(), 1);
+        let again = pool.take();
+        assert_eq!(again.lock().expected, 0);
+        assert!(again.lock().batch.is_empty());
+    }
+
+    #[test]
+    fn an_abandoned_batch_keeps_what_came_and_recycles_when_the_rest_comes() {
+        let pool = SlotPool::default();
+        let slot = pool.take_batch(3);
+        let mut batch = BatchFuture::new(&pool, slot.clone());
+        pool.fill(slot.clone(), Ok(Value::Int(1)));
+        let answered = batch.abandon();
+        assert_eq!(answered.len(), 1);
+        drop(batch);
+        pool.fill(slot.clone(), Ok(Value::Int(2)));
+        assert_eq!(pool.free.lock().unwrap().len(), 0);
+        pool.fill(slot, Ok(Value::Int(3)));
+        assert_eq!(pool.free.lock().unwrap().len(), 1);
     }
 
     #[test]
