@@ -67,7 +67,8 @@ impl Manager {
         &self.addr
     }
 
-    fn live(&self) -> Option<Multiplexed> {
+    /// The current connection, when it is alive.
+    pub(crate) fn live(&self) -> Option<Multiplexed> {
         let current = self.current.read().unwrap_or_else(|p| p.into_inner());
         current.as_ref().filter(|m| m.is_alive()).cloned()
     }

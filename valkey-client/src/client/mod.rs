@@ -324,6 +324,13 @@ impl Valkey {
 
     /// One attempt of one command.
     async fn attempt(&self, cmd: &Cmd, deadline: Option<Instant>) -> Result<Value> {
+        // The happy path, a live connection and no deadline, awaits nothing
+        // but the reply.
+        if deadline.is_none()
+            && let Some(conn) = self.inner.manager.live()
+        {
+            return conn.send(cmd, self.inner.response_timeout).await;
+        }
         let (conn, limit) = self.connection(deadline).await?;
         conn.send(cmd, limit).await
     }

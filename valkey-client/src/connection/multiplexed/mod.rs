@@ -117,20 +117,32 @@ impl Shared {
         self.driver.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Takes room for `permits` requests in flight, waiting for replies to
-    /// make room; `false` when the connection closed. The driver gives a
-    /// permit back as it hands each reply out.
-    async fn reserve(&self, permits: u32) -> bool {
-        let permit = match self.room.try_acquire_many(permits) {
-            Ok(permit) => permit,
-            Err(TryAcquireError::NoPermits) => match self.room.acquire_many(permits).await {
-                Ok(permit) => permit,
-                Err(_) => return false,
-            },
-            Err(TryAcquireError::Closed) => return false,
-        };
-        permit.forget();
-        true
+    /// Takes room for `permits` requests in flight if there is some now:
+    /// `Some(true)`, or `Some(false)` when the connection closed; `None`
+    /// means wait with [`Shared::reserve_wait`]. Split so that the common
+    /// case builds no future. The driver gives a permit back as it hands
+    /// each reply out.
+    fn try_reserve(&self, permits: u32) -> Option<bool> {
+        match self.room.try_acquire_many(permits) {
+            Ok(permit) => {
+                permit.forget();
+                Some(true)
+            }
+            Err(TryAcquireError::Closed) => Some(false),
+            Err(TryAcquireError::NoPermits) => None,
+        }
+    }
+
+    /// Waits for replies to make room for `permits` requests; `false` when
+    /// the connection closed meanwhile.
+    async fn reserve_wait(&self, permits: u32) -> bool {
+        match self.room.acquire_many(permits).await {
+            Ok(permit) => {
+                permit.forget();
+                true
+            }
+            Err(_) => false,
+        }
     }
 
     /// The error of a request whose reply did not come within `limit`.
@@ -293,7 +305,11 @@ impl Multiplexed {
 
     async fn exchange(&self, cmd: &Cmd) -> Result<Value> {
         let shared = self.shared();
-        if !shared.reserve(1).await {
+        let reserved = match shared.try_reserve(1) {
+            Some(reserved) => reserved,
+            None => shared.reserve_wait(1).await,
+        };
+        if !reserved {
             return Err(shared.not_sent());
         }
         let slot = shared.slots.take();
@@ -356,7 +372,11 @@ impl Multiplexed {
                 ),
             ));
         };
-        if !shared.reserve(permits).await {
+        let reserved = match shared.try_reserve(permits) {
+            Some(reserved) => reserved,
+            None => shared.reserve_wait(permits).await,
+        };
+        if !reserved {
             return Ok((0..n).map(|_| Err(shared.not_sent())).collect());
         }
         let slot = shared.slots.take_batch(n);

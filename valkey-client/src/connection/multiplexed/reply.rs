@@ -34,6 +34,7 @@ impl<'a, W: Wait> Reply<'a, W> {
 impl<W: Wait> Future for Reply<'_, W> {
     type Output = W::Output;
 
+    #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<W::Output> {
         if !self.leading {
             return Pin::new(&mut self.slot).poll(cx);

@@ -31,6 +31,24 @@ struct Cell {
     abandoned: bool,
 }
 
+impl Cell {
+    /// Clean for the next request. Field by field: the value and batch are
+    /// empty by now on the usual path, and rebuilding the whole cell would
+    /// drop and recreate each of them.
+    fn reset(&mut self) {
+        if self.value.is_some() {
+            self.value = None;
+        }
+        if !self.batch.is_empty() {
+            self.batch.clear();
+        }
+        self.waker = None;
+        self.expected = 0;
+        self.delivered = 0;
+        self.abandoned = false;
+    }
+}
+
 /// One reply's meeting point between the driver and its caller.
 #[derive(Default)]
 pub(super) struct Slot {
@@ -69,7 +87,7 @@ impl SlotPool {
     }
 
     fn give(&self, slot: Arc<Slot>) {
-        *slot.lock() = Cell::default();
+        slot.lock().reset();
         let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
         if free.len() < MAX_POOLED {
             free.push(slot);
@@ -131,6 +149,7 @@ impl ReplyFuture<'_> {
         self.take_or_register(None)
     }
 
+    #[inline]
     fn take_or_register(&mut self, waker: Option<&Waker>) -> Option<Result<Value>> {
         // `None` after completion: polled again by a caller bug, answered
         // with Pending rather than a panic.
@@ -160,6 +179,7 @@ impl ReplyFuture<'_> {
 impl Future for ReplyFuture<'_> {
     type Output = Result<Value>;
 
+    #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<Value>> {
         match self.take_or_register(Some(cx.waker())) {
             Some(result) => Poll::Ready(result),
