@@ -13,6 +13,12 @@ async fn mux(server: &Server, options: MultiplexOptions) -> Multiplexed {
     Multiplexed::new(conn, options).unwrap()
 }
 
+/// A request that timed out after it was written.
+fn assert_unanswered_timeout(err: &valkey_client::Error) {
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert_eq!(err.delivery(), Delivery::SentNoReply, "{err}");
+}
+
 /// A connection declared dead after 200 ms of silence with requests out.
 async fn watched_mux(server: &Server) -> Multiplexed {
     let mut options = MultiplexOptions::default();
@@ -60,8 +66,7 @@ async fn a_timed_out_request_does_not_shift_the_replies_of_others() {
     let sleep = Cmd::new("DEBUG").arg("SLEEP").arg("0.3");
     let slow = conn.send(&sleep, Some(Duration::from_millis(50)));
     let err = slow.await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Timeout);
-    assert_eq!(err.delivery(), Delivery::SentNoReply);
+    assert_unanswered_timeout(&err);
     // The DEBUG reply (+OK) arrives later and must be discarded, not handed
     // to this GET.
     let got = conn.send(&Cmd::new("GET").arg("k"), None).await.unwrap();
@@ -90,8 +95,7 @@ async fn a_silent_connection_is_declared_dead() {
         "{:?}",
         started.elapsed()
     );
-    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
-    assert_eq!(err.delivery(), Delivery::SentNoReply);
+    assert_unanswered_timeout(&err);
     let err = sleeping.await.unwrap().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Timeout);
     assert!(!conn.is_alive());
@@ -259,8 +263,7 @@ async fn a_timed_out_pipeline_fails_its_commands_and_drops_their_late_replies() 
     // The server writes the SET's reply only after the sleep, with the rest.
     for late in &results {
         let err = late.as_ref().unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::Timeout);
-        assert_eq!(err.delivery(), Delivery::SentNoReply);
+        assert_unanswered_timeout(err);
     }
     // The late replies are discarded, not handed to the next request.
     let got = conn.send(&Cmd::new("GET").arg("t"), None).await.unwrap();
@@ -286,7 +289,6 @@ async fn a_lone_caller_on_a_silent_connection_is_told_it_is_dead() {
         "{:?}",
         started.elapsed()
     );
-    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
-    assert_eq!(err.delivery(), Delivery::SentNoReply);
+    assert_unanswered_timeout(&err);
     assert!(!conn.is_alive());
 }
