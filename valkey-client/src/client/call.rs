@@ -77,7 +77,7 @@ pub(super) struct PipelineCall<'p> {
 impl<'p> PipelineCall<'p> {
     pub(super) fn new(pipe: &'p mut Pipeline) -> PipelineCall<'p> {
         PipelineCall {
-            answered: Vec::with_capacity(pipe.len()),
+            answered: Vec::new(),
             pipe,
             rest: Vec::new(),
             unsendable: false,
@@ -112,7 +112,7 @@ impl Call for PipelineCall<'_> {
         // tell what may have run.
         let (conn, limit) = client.connection(deadline).await?;
         let (bytes, starts) = self.pipe.encoded_from(from)?;
-        let replies = match conn.send_encoded(bytes, starts, limit).await {
+        let mut replies = match conn.send_encoded(bytes, starts, limit).await {
             Ok(replies) => replies,
             Err(err) => {
                 self.unsendable = true;
@@ -125,10 +125,14 @@ impl Call for PipelineCall<'_> {
             .iter()
             .position(|r| r.as_ref().is_err_and(|e| !is_final(e, retry)))
             .unwrap_or(replies.len());
-        let mut replies = replies.into_iter();
-        self.rest.clear();
-        self.answered.extend(replies.by_ref().take(first_open));
-        self.rest.extend(replies);
+        self.rest = replies.split_off(first_open);
+        if self.answered.is_empty() {
+            // The usual case, every reply in on the first attempt: the
+            // vector the connection filled is the result, not copied.
+            self.answered = replies;
+        } else {
+            self.answered.append(&mut replies);
+        }
         // The first open result is an error by construction.
         match self.rest.first() {
             Some(Err(err)) => Err(err.clone()),

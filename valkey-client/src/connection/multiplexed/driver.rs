@@ -20,7 +20,7 @@ use bytes::{Buf, BytesMut};
 use tokio::io::AsyncWrite;
 use tokio::time::{Instant, Sleep};
 
-use super::{MultiplexOptions, Pending, Shared};
+use super::{MultiplexOptions, Pending, Shared, remember};
 use crate::connection::{READ_CHUNK, Stream};
 use crate::error::{Delivery, Error, ErrorKind, Result};
 use crate::resp::{self, Limits, Value};
@@ -107,10 +107,7 @@ impl Driver {
     }
 
     fn poll_task(&mut self, shared: &Shared, cx: &mut Context<'_>) -> Poll<()> {
-        match &self.task {
-            Some(w) if w.will_wake(cx.waker()) => {}
-            _ => self.task = Some(cx.waker().clone()),
-        }
+        remember(&mut self.task, cx.waker());
         if !self.done {
             if self.leader {
                 // The leading caller hands the socket back when it leaves.
@@ -261,10 +258,7 @@ impl Driver {
     fn take_queued(&mut self, shared: &Shared, cx: &mut Context<'_>) -> bool {
         let mut queue = shared.lock();
         if queue.waiting.is_empty() {
-            match &queue.driver {
-                Some(w) if w.will_wake(cx.waker()) => {}
-                _ => queue.driver = Some(cx.waker().clone()),
-            }
+            remember(&mut queue.driver, cx.waker());
             return false;
         }
         if self.write_buf.is_empty() {

@@ -69,6 +69,15 @@ impl Default for MultiplexOptions {
     }
 }
 
+/// Keeps `waker` in `slot`, unless the one there already wakes the same
+/// task (cloning a waker costs a reference count; comparing is free).
+fn remember(slot: &mut Option<Waker>, waker: &Waker) {
+    match slot {
+        Some(w) if w.will_wake(waker) => {}
+        _ => *slot = Some(waker.clone()),
+    }
+}
+
 /// A request waiting for its reply.
 struct Pending {
     slot: Arc<Slot>,

@@ -11,6 +11,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
+use super::remember;
 use crate::error::Result;
 use crate::resp::Value;
 
@@ -165,10 +166,7 @@ impl ReplyFuture<'_> {
             }
             None => {
                 if let Some(waker) = waker {
-                    match &cell.waker {
-                        Some(w) if w.will_wake(waker) => {}
-                        _ => cell.waker = Some(waker.clone()),
-                    }
+                    remember(&mut cell.waker, waker);
                 }
                 None
             }
@@ -236,10 +234,7 @@ impl<'a> BatchFuture<'a> {
         };
         if replies.is_none() {
             if let Some(waker) = waker {
-                match &cell.waker {
-                    Some(w) if w.will_wake(waker) => {}
-                    _ => cell.waker = Some(waker.clone()),
-                }
+                remember(&mut cell.waker, waker);
             }
             return None;
         }
