@@ -1,19 +1,17 @@
 //! The socket side of a [`Multiplexed`](super::Multiplexed) connection: it
 //! writes what callers queued and hands replies back in order.
 //!
-//! It is one hand-written poll function rather than a `select!` loop: whoever
-//! drives polls both directions of the socket itself (no split), and nothing
-//! is built and torn down per wake-up. Two parties can drive, one at a time
-//! under the driver lock: the background task, and a caller that is alone on
-//! the connection (see [`Driver::can_lead`]). A lone caller driving the socket
-//! itself is woken by the socket directly, instead of by a second task that
-//! read its reply: one task switch and one scheduler pass less per request.
+//! It is one hand-written poll function rather than a `select!` loop: the
+//! task polls both directions of the socket itself (no split), and nothing is
+//! built and torn down per wake-up. Only this task touches the socket, so no
+//! caller's progress depends on another caller's future (see the module
+//! invariants in `mod.rs`).
 
 use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
@@ -56,13 +54,9 @@ pub(super) struct Driver {
     /// outstanding; armed only with a response timeout.
     watchdog: Option<Pin<Box<Sleep>>>,
     watchdog_armed: bool,
-    /// A caller drives the socket with its own waker; the task stands by.
-    leader: bool,
-    /// The background task's waker, for handing the socket back to it.
-    task: Option<Waker>,
-    /// The connection has closed and every request has its answer; only the
-    /// socket's shutdown is left, which the task does.
-    done: bool,
+    /// Bytes were written since the last flush: a TLS stream may hold
+    /// encrypted records that only a flush pushes to the socket.
+    unflushed: bool,
 }
 
 /// What one pass over the socket achieved.
@@ -94,109 +88,22 @@ impl Driver {
             last_read: Instant::now(),
             watchdog: None,
             watchdog_armed: false,
-            leader: false,
-            task: None,
-            done: false,
+            unflushed: false,
         }
     }
 
-    /// The background task: drives the socket whenever no caller does, and
-    /// shuts it down at the end.
-    pub(super) async fn run_task(shared: Arc<Shared>) {
-        std::future::poll_fn(|cx| shared.lock_driver().poll_task(&shared, cx)).await
-    }
-
-    fn poll_task(&mut self, shared: &Shared, cx: &mut Context<'_>) -> Poll<()> {
-        remember(&mut self.task, cx.waker());
-        if !self.done {
-            if self.leader {
-                // The leading caller hands the socket back when it leaves.
-                return Poll::Pending;
-            }
-            match self.poll_run(shared, cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(failure) => self.finish(shared, failure),
-            }
-        }
+    /// The task: drives the socket until the connection ends, then shuts it
+    /// down.
+    pub(super) async fn run(mut self, shared: Arc<Shared>) {
+        let failure = std::future::poll_fn(|cx| self.poll_run(&shared, cx)).await;
+        self.finish(&shared, failure);
         // A polite close; the peer may be gone already, so errors are moot.
-        Pin::new(&mut self.stream).poll_shutdown(cx).map(|_| ())
-    }
-
-    /// Whether a caller whose request is the only one outstanding may drive
-    /// the socket itself.
-    pub(super) fn can_lead(&self) -> bool {
-        !self.leader
-            && !self.done
-            && !self.draining
-            && !self.unread_replies
-            && self.pending.is_empty()
-            && self.write_buf.is_empty()
-    }
-
-    /// Makes the calling request the driver until [`Driver::hand_back`].
-    pub(super) fn lead(&mut self) {
-        self.leader = true;
-    }
-
-    /// Whether a caller drives the socket now.
-    pub(super) fn is_leader(&self) -> bool {
-        self.leader
-    }
-
-    /// One turn of a leading caller, with its own waker.
-    pub(super) fn poll_as_leader(&mut self, shared: &Shared, cx: &mut Context<'_>) {
-        if self.done {
-            return;
-        }
-        if let Poll::Ready(failure) = self.poll_run(shared, cx) {
-            self.finish(shared, failure);
-            self.leader = false;
-            self.wake_task();
-        }
-    }
-
-    /// The leading caller leaves: the task takes the socket over. The task's
-    /// interest in the socket, the queue and the watchdog is registered here
-    /// and now, by one pass with the task's waker, so nothing goes unwatched
-    /// and the task need not run at all until something happens.
-    pub(super) fn hand_back(&mut self, shared: &Shared) {
-        if !self.leader {
-            return;
-        }
-        self.leader = false;
-        if self.done {
-            return;
-        }
-        // Before the task's first poll there is nothing to register: that
-        // poll does it.
-        let Some(task) = self.task.clone() else {
-            return;
-        };
-        if let Poll::Ready(failure) = self.poll_run(shared, &mut Context::from_waker(&task)) {
-            self.finish(shared, failure);
-            task.wake();
-        }
-    }
-
-    /// The leading caller stopped waiting (its timeout fired): wake the task
-    /// to take the socket over.
-    pub(super) fn abandon_lead(&mut self) {
-        if self.leader {
-            self.leader = false;
-            self.wake_task();
-        }
-    }
-
-    fn wake_task(&self) {
-        if let Some(task) = &self.task {
-            task.wake_by_ref();
-        }
+        let _ = std::future::poll_fn(|cx| Pin::new(&mut self.stream).poll_shutdown(cx)).await;
     }
 
     /// The connection is over: no new requests, and every request taken
     /// gets its error.
     fn finish(&mut self, shared: &Shared, failure: Option<Error>) {
-        self.done = true;
         let reason = failure
             .clone()
             .unwrap_or_else(|| Error::new(ErrorKind::Connection, "closed by the client"));
@@ -215,7 +122,7 @@ impl Driver {
                 Err(err) => return Poll::Ready(Some(err)),
                 Ok(Step::Progress) => {}
                 Ok(Step::Idle) => {
-                    if self.draining && self.pending.is_empty() && self.write_buf.is_empty() {
+                    if self.draining && self.nobody_waits(shared, cx) {
                         return Poll::Ready(None);
                     }
                     return match self.poll_watchdog(shared, cx) {
@@ -225,6 +132,20 @@ impl Driver {
                 }
             }
         }
+    }
+
+    /// Whether a closed connection can end now: every request answered, or
+    /// nobody waiting for the rest (their callers gave up, so a silent peer
+    /// must not keep the socket open). Otherwise the driver waits, woken by
+    /// the socket or by the next caller that stops waiting.
+    fn nobody_waits(&mut self, shared: &Shared, cx: &mut Context<'_>) -> bool {
+        let unwritten = !self.write_buf.is_empty() || self.unflushed;
+        if self.pending.is_empty() && !unwritten {
+            return true;
+        }
+        remember(&mut shared.lock().driver, cx.waker());
+        // Checked after registering, so an abandonment in between is seen.
+        !self.pending.is_empty() && self.pending.iter().all(|p| p.mailbox.is_abandoned())
     }
 
     fn step(&mut self, shared: &Shared, cx: &mut Context<'_>) -> Result<Step> {
@@ -296,9 +217,22 @@ impl Driver {
                 Poll::Pending => break,
             }
         }
-        if progress && self.write_buf.is_empty() {
-            // Reuse the allocation from its start.
-            self.write_buf.clear();
+        if progress {
+            self.unflushed = true;
+            if self.write_buf.is_empty() {
+                // Reuse the allocation from its start.
+                self.write_buf.clear();
+            }
+        }
+        if self.unflushed && self.write_buf.is_empty() {
+            // A no-op for plain sockets; TLS pushes out the records it holds.
+            match Pin::new(&mut self.stream).poll_flush(cx) {
+                Poll::Ready(Ok(())) => self.unflushed = false,
+                Poll::Ready(Err(e)) => {
+                    return Err(Error::io(format!("write to {}", shared.addr), e));
+                }
+                Poll::Pending => {}
+            }
         }
         Ok(progress)
     }
@@ -390,7 +324,7 @@ impl Driver {
                 }
                 value => Ok(value),
             };
-            shared.slots.fill(pending.slot, result);
+            shared.mailboxes.fill(pending.mailbox, result);
             handed += 1;
             if handed == budget {
                 break;
@@ -419,8 +353,8 @@ impl Driver {
                 Delivery::NotSent
             };
             shared
-                .slots
-                .fill(pending.slot, Err(err.clone().with_delivery(delivery)));
+                .mailboxes
+                .fill(pending.mailbox, Err(err.clone().with_delivery(delivery)));
         }
     }
 }

@@ -1,38 +1,50 @@
 //! [`Multiplexed`]: one connection shared by many tasks.
 //!
 //! Callers encode their commands straight into one shared output buffer and
-//! queue a reply slot beside them, both under one short lock, so the order of
-//! slots is the order of requests on the wire. A driver task swaps the buffer
-//! out and writes it with as few syscalls as the socket allows
-//! (auto-pipelining), reads replies and fills the slots in order. While a
+//! queue a mailbox beside them, both under one short lock, so the order of
+//! mailboxes is the order of requests on the wire. A driver task swaps the
+//! buffer out and writes it with as few syscalls as the socket allows
+//! (auto-pipelining), reads replies and fills the mailboxes in order. While a
 //! write is in flight new commands pile up and leave together in the next
-//! one, so batching grows with load without any timer. Slots are pooled: a
-//! request allocates nothing but its reply.
+//! one, so batching grows with load without any timer. Mailboxes are pooled:
+//! a request allocates nothing but its reply.
 //!
-//! A caller alone on the connection does not wait for the driver task: it
-//! drives the socket itself until its reply is in, then hands the socket
-//! back (see `driver`). Under load the task drives, as above.
+//! # Invariants
 //!
-//! A caller that stops waiting (its timeout fired) only abandons its slot:
-//! the reply is read and discarded when it comes, and every other caller
-//! keeps its own reply. A connection with requests outstanding that receives
-//! nothing for longer than the response timeout is declared dead; every
-//! outstanding caller then gets an error saying whether its request was
-//! written.
+//! - **Only the driver task touches the socket.** A caller queues its request,
+//!   wakes the task if it waits, and then only waits on its own mailbox. So no
+//!   caller's progress depends on any other caller's future being polled: a
+//!   request future polled once and then held (in a `select!`, a collection,
+//!   a busy task) delays nobody but itself. (An earlier version let a lone
+//!   caller drive the socket itself to save a task switch; a held leader
+//!   stalled every other caller, so that path is gone.)
+//! - **Lock order:** a mailbox's cell lock is never held while taking the
+//!   queue lock, and the queue lock is held only for a copy and a push.
+//! - **One mailbox, one answer:** the driver hands out every reply to the
+//!   mailbox at the head of its pending list; a caller that stops waiting
+//!   (its timeout fired, its future was dropped) only abandons its mailbox,
+//!   the reply is read and discarded when it comes, and every other caller
+//!   keeps its own reply.
+//! - **Every wait ends:** a connection with requests outstanding that
+//!   receives nothing for longer than the response timeout is declared dead,
+//!   and every outstanding caller gets an error saying whether its request
+//!   was written. A closed connection finishes the requests already written,
+//!   and ends at once when nobody waits for any of them.
+//! - **Bounded:** at most `max_in_flight` requests are queued or unanswered;
+//!   further callers wait for room within their own timeouts.
 
 mod driver;
-mod reply;
-mod slot;
+mod mailbox;
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::Waker;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use std::task::Waker;
-
 use tokio::sync::{Semaphore, TryAcquireError, mpsc};
+use tokio::time::Instant;
 
 use super::{Connection, READ_CHUNK};
 use crate::cmd::Cmd;
@@ -42,8 +54,7 @@ use crate::pipeline::{Pipeline, Starts};
 use crate::resp::Value;
 
 use driver::Driver;
-use reply::Reply;
-use slot::{BatchFuture, ReplyFuture, Slot, SlotPool};
+use mailbox::{Mailbox, MailboxPool, ReplyFuture};
 
 /// Tuning of a [`Multiplexed`] connection.
 #[derive(Debug, Clone)]
@@ -80,7 +91,7 @@ fn remember(slot: &mut Option<Waker>, waker: &Waker) {
 
 /// A request waiting for its reply.
 struct Pending {
-    slot: Arc<Slot>,
+    mailbox: Arc<Mailbox>,
     /// Offset of the request's first byte in the stream of bytes sent on this
     /// connection, to tell written requests from unwritten ones on failure.
     starts_at: u64,
@@ -90,14 +101,15 @@ struct Pending {
 struct Queue {
     /// Encoded requests the driver has not taken yet.
     out: BytesMut,
-    /// Their reply slots, in the same order.
+    /// Their mailboxes, in the same order.
     waiting: VecDeque<Pending>,
     /// Bytes ever queued: the offset of the next request.
     queued: u64,
     /// Set once the connection takes no new requests, with the reason.
     closed: Option<Error>,
-    /// The driver, when it waits for requests. Kept under the same lock as
-    /// the queue, so a request can never slip in unnoticed.
+    /// The driver, when it waits for requests (or, once closed, for the
+    /// last caller to stop waiting). Kept under the same lock as the queue,
+    /// so a request can never slip in unnoticed.
     driver: Option<Waker>,
 }
 
@@ -107,14 +119,10 @@ struct Shared {
     alive: AtomicBool,
     /// One permit per request that may be in flight.
     room: Semaphore,
-    slots: SlotPool,
+    mailboxes: MailboxPool,
     /// The permits `room` started with.
     max_in_flight: u32,
     addr: String,
-    /// The socket and what is in flight on it. Held only for non-blocking
-    /// polls, by the driver task or a leading caller. Lock order: `driver`,
-    /// then `queue`.
-    driver: Mutex<Driver>,
 }
 
 impl Shared {
@@ -122,35 +130,33 @@ impl Shared {
         self.queue.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn lock_driver(&self) -> MutexGuard<'_, Driver> {
-        self.driver.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Takes room for `permits` requests in flight if there is some now:
-    /// `Some(true)`, or `Some(false)` when the connection closed; `None`
-    /// means wait with [`Shared::reserve_wait`]. Split so that the common
-    /// case builds no future. The driver gives a permit back as it hands
-    /// each reply out.
-    fn try_reserve(&self, permits: u32) -> Option<bool> {
+    /// Takes room for `permits` requests in flight, waiting until `deadline`
+    /// at most: `Ok(true)`, `Ok(false)` when the connection closed, or the
+    /// timeout error. The common case, room now, builds no future. The
+    /// driver gives a permit back as it hands each reply out.
+    async fn reserve(&self, permits: u32, deadline: Option<Instant>) -> Result<bool> {
         match self.room.try_acquire_many(permits) {
             Ok(permit) => {
                 permit.forget();
-                Some(true)
+                return Ok(true);
             }
-            Err(TryAcquireError::Closed) => Some(false),
-            Err(TryAcquireError::NoPermits) => None,
+            Err(TryAcquireError::Closed) => return Ok(false),
+            Err(TryAcquireError::NoPermits) => {}
         }
-    }
-
-    /// Waits for replies to make room for `permits` requests; `false` when
-    /// the connection closed meanwhile.
-    async fn reserve_wait(&self, permits: u32) -> bool {
-        match self.room.acquire_many(permits).await {
+        let wait = self.room.acquire_many(permits);
+        let acquired = match deadline {
+            None => wait.await,
+            Some(deadline) => match tokio::time::timeout_at(deadline, wait).await {
+                Ok(acquired) => acquired,
+                Err(_) => return Err(self.no_room_before_deadline()),
+            },
+        };
+        match acquired {
             Ok(permit) => {
                 permit.forget();
-                true
+                Ok(true)
             }
-            Err(_) => false,
+            Err(_) => Ok(false),
         }
     }
 
@@ -164,22 +170,33 @@ impl Shared {
         .with_delivery(Delivery::SentNoReply)
     }
 
-    /// After queuing: a request alone on the connection makes its caller the
-    /// driver (`true`); otherwise the driver task is woken if it waits.
-    fn lead_or_wake(&self, driver: Option<Waker>, alone: bool) -> bool {
-        // `try_lock`: a busy driver means others are in flight anyway.
-        let leading = alone
-            && self.driver.try_lock().is_ok_and(|mut d| {
-                let can = d.can_lead();
-                if can {
-                    d.lead();
-                }
-                can
-            });
-        if !leading && let Some(driver) = driver {
+    /// The error of a request that found no room in flight before its
+    /// deadline: it was never queued.
+    fn no_room_before_deadline(&self) -> Error {
+        Error::new(
+            ErrorKind::Timeout,
+            format!(
+                "no room among the {} requests in flight to {} before the deadline",
+                self.max_in_flight, self.addr
+            ),
+        )
+        .with_delivery(Delivery::NotSent)
+    }
+
+    /// Wakes the driver task, if it waits for requests.
+    fn wake_driver(&self, driver: Option<Waker>) {
+        if let Some(driver) = driver {
             driver.wake();
         }
-        leading
+    }
+
+    /// After a caller abandoned its mailbox: a closing driver looks whether
+    /// anybody still waits.
+    fn wake_driver_if_closing(&self) {
+        if !self.alive.load(Ordering::Acquire) {
+            let driver = self.lock().driver.take();
+            self.wake_driver(driver);
+        }
     }
 
     /// Stops taking requests; requests queued but not taken fail unsent.
@@ -194,12 +211,10 @@ impl Shared {
         };
         self.alive.store(false, Ordering::Release);
         for pending in unsent {
-            self.slots.fill(pending.slot, Err(self.not_sent()));
+            self.mailboxes.fill(pending.mailbox, Err(self.not_sent()));
         }
         self.room.close();
-        if let Some(driver) = driver {
-            driver.wake();
-        }
+        self.wake_driver(driver);
     }
 
     fn not_sent(&self) -> Error {
@@ -213,6 +228,41 @@ impl Shared {
             ),
         )
         .with_delivery(Delivery::NotSent)
+    }
+
+    /// Queues encoded requests (`starts` gives each one's offset in `bytes`)
+    /// with one mailbox for all of them, and wakes the driver. `None` when
+    /// the connection closed; the reserved room is given back then.
+    fn enqueue(
+        &self,
+        mailbox: &Arc<Mailbox>,
+        write: impl FnOnce(&mut BytesMut),
+        starts: impl Iterator<Item = usize>,
+        permits: u32,
+    ) -> Option<()> {
+        let driver = {
+            let mut queue = self.lock();
+            if queue.closed.is_some() {
+                drop(queue);
+                self.room.add_permits(permits as usize);
+                return None;
+            }
+            let before = queue.out.len();
+            write(&mut queue.out);
+            let base = queue.queued;
+            queue.queued += (queue.out.len() - before) as u64;
+            for start in starts {
+                queue.waiting.push_back(Pending {
+                    mailbox: mailbox.clone(),
+                    starts_at: base + start as u64,
+                });
+            }
+            // Only the first request of a batch finds the driver waiting;
+            // it takes the rest with it.
+            queue.driver.take()
+        };
+        self.wake_driver(driver);
+        Some(())
     }
 }
 
@@ -231,6 +281,10 @@ impl Drop for Handle {
 /// A handle to a connection shared by many tasks. Cloning is cheap; the
 /// connection closes when the last handle is dropped (replies already on
 /// their way are still delivered).
+///
+/// It carries any command whose effect does not depend on the state of its
+/// connection; the [`Valkey`](crate::Valkey) client refuses the others
+/// before they get here (see [`command::connection_use`](crate::command)).
 #[derive(Clone)]
 pub struct Multiplexed {
     handle: Arc<Handle>,
@@ -270,12 +324,12 @@ impl Multiplexed {
             }),
             alive: AtomicBool::new(true),
             room: Semaphore::new(max_in_flight as usize),
-            slots: SlotPool::default(),
+            mailboxes: MailboxPool::default(),
             max_in_flight,
             addr,
-            driver: Mutex::new(Driver::new(stream, read_buf, limits, options)),
         });
-        tokio::spawn(Driver::run_task(shared.clone()));
+        let driver = Driver::new(stream, read_buf, limits, options);
+        tokio::spawn(driver.run(shared.clone()));
         Ok(Multiplexed {
             handle: Arc::new(Handle { shared }),
             protocol,
@@ -291,6 +345,11 @@ impl Multiplexed {
         self.shared().alive.load(Ordering::Acquire)
     }
 
+    /// Whether `other` is a handle to the same connection.
+    pub fn same_connection(&self, other: &Multiplexed) -> bool {
+        Arc::ptr_eq(&self.handle, &other.handle)
+    }
+
     /// The protocol agreed in the handshake.
     pub fn protocol(&self) -> Protocol {
         self.protocol
@@ -301,56 +360,42 @@ impl Multiplexed {
         &self.shared().addr
     }
 
-    /// Sends one command and waits for its reply, at most `timeout`. A server
-    /// error reply comes back as an `Err` of its kind.
+    /// Sends one command and waits for its reply, at most `timeout` in all
+    /// (the wait for room in flight included). A server error reply comes
+    /// back as an `Err` of its kind.
     pub async fn send(&self, cmd: &Cmd, timeout: Option<Duration>) -> Result<Value> {
-        match timeout {
-            None => self.exchange(cmd).await,
-            Some(limit) => tokio::time::timeout(limit, self.exchange(cmd))
-                .await
-                .unwrap_or_else(|_| Err(self.shared().no_reply_within(limit))),
-        }
+        let Some((limit, deadline)) =
+            timeout.and_then(|limit| Some((limit, Instant::now().checked_add(limit)?)))
+        else {
+            return self.exchange(cmd, None).await;
+        };
+        tokio::time::timeout_at(deadline, self.exchange(cmd, Some(deadline)))
+            .await
+            .unwrap_or_else(|_| Err(self.shared().no_reply_within(limit)))
     }
 
-    async fn exchange(&self, cmd: &Cmd) -> Result<Value> {
+    async fn exchange(&self, cmd: &Cmd, deadline: Option<Instant>) -> Result<Value> {
         let shared = self.shared();
-        let reserved = match shared.try_reserve(1) {
-            Some(reserved) => reserved,
-            None => shared.reserve_wait(1).await,
-        };
-        if !reserved {
+        if !shared.reserve(1, deadline).await? {
             return Err(shared.not_sent());
         }
-        let slot = shared.slots.take();
-        let (driver, alone) = {
-            let mut queue = shared.lock();
-            if queue.closed.is_some() {
-                drop(queue);
-                shared.room.add_permits(1);
-                return Err(shared.not_sent());
-            }
-            let before = queue.out.len();
-            cmd.write_to(&mut queue.out);
-            let starts_at = queue.queued;
-            queue.queued += (queue.out.len() - before) as u64;
-            queue.waiting.push_back(Pending {
-                slot: slot.clone(),
-                starts_at,
-            });
-            // Only the first request of a batch finds the driver waiting;
-            // it takes the rest with it.
-            (queue.driver.take(), queue.waiting.len() == 1)
-        };
-        let leading = shared.lead_or_wake(driver, alone);
-        Reply::new(shared, ReplyFuture::new(&shared.slots, slot), leading).await
+        let mailbox = shared.mailboxes.take();
+        if shared
+            .enqueue(&mailbox, |out| cmd.write_to(out), std::iter::once(0), 1)
+            .is_none()
+        {
+            return Err(shared.not_sent());
+        }
+        ReplyFuture::new(shared, mailbox).await
     }
 
     /// Sends the commands of a pipeline in one piece and waits for all their
-    /// replies, at most `timeout` in all. Each result is one command's reply
-    /// or error; a command left without a reply (timeout, lost connection)
-    /// gets an error whose [`Delivery`] says whether it was written. The
-    /// outer error is for a pipeline that cannot be sent at all (an invalid
-    /// one, or more commands than `max_in_flight`).
+    /// replies, at most `timeout` in all (the wait for room in flight
+    /// included). Each result is one command's reply or error; a command
+    /// left without a reply (timeout, lost connection) gets an error whose
+    /// [`Delivery`] says whether it was written. The outer error is for a
+    /// pipeline that cannot be sent at all (an invalid one, or more commands
+    /// than `max_in_flight`).
     pub async fn send_pipeline(
         &self,
         pipeline: &mut Pipeline,
@@ -381,43 +426,33 @@ impl Multiplexed {
                 ),
             ));
         };
-        let reserved = match shared.try_reserve(permits) {
-            Some(reserved) => reserved,
-            None => shared.reserve_wait(permits).await,
-        };
-        if !reserved {
-            return Ok((0..n).map(|_| Err(shared.not_sent())).collect());
+        let deadline = timeout.and_then(|limit| Instant::now().checked_add(limit));
+        let all = |err: Error| (0..n).map(|_| Err(err.clone())).collect();
+        match shared.reserve(permits, deadline).await {
+            Ok(true) => {}
+            Ok(false) => return Ok(all(shared.not_sent())),
+            Err(err) => return Ok(all(err)),
         }
-        let slot = shared.slots.take_batch(n);
-        let (driver, alone) = {
-            let mut queue = shared.lock();
-            if queue.closed.is_some() {
-                drop(queue);
-                shared.room.add_permits(n);
-                return Ok((0..n).map(|_| Err(shared.not_sent())).collect());
-            }
-            let base = queue.queued;
-            queue.out.extend_from_slice(bytes);
-            queue.queued += bytes.len() as u64;
-            for start in starts.iter() {
-                queue.waiting.push_back(Pending {
-                    slot: slot.clone(),
-                    starts_at: base + start as u64,
-                });
-            }
-            (queue.driver.take(), queue.waiting.len() == n)
-        };
-        let leading = shared.lead_or_wake(driver, alone);
-        // One slot gathers every reply and wakes the caller once.
-        let mut reply = Reply::new(shared, BatchFuture::new(&shared.slots, slot), leading);
-        let Some(limit) = timeout else {
+        let mailbox = shared.mailboxes.take_batch(n);
+        let queued = shared.enqueue(
+            &mailbox,
+            |out| out.extend_from_slice(bytes),
+            starts.iter(),
+            permits,
+        );
+        if queued.is_none() {
+            return Ok(all(shared.not_sent()));
+        }
+        // One mailbox gathers every reply and wakes the caller once.
+        let mut reply = ReplyFuture::<Vec<Result<Value>>>::new(shared, mailbox);
+        let (Some(limit), Some(deadline)) = (timeout, deadline) else {
             return Ok(reply.await);
         };
-        match tokio::time::timeout(limit, &mut reply).await {
+        match tokio::time::timeout_at(deadline, &mut reply).await {
             Ok(replies) => Ok(replies),
             Err(_) => {
                 // The replies that came keep their place; the rest fail.
-                let mut replies = reply.slot_mut().abandon();
+                let mut replies = reply.abandon();
                 replies.resize_with(n, || Err(shared.no_reply_within(limit)));
                 Ok(replies)
             }
