@@ -32,7 +32,8 @@ pub enum ErrorKind {
     /// No reply (or no connection) within the configured time.
     Timeout,
     // Response family: the server answered with an error.
-    /// A server error reply with `ERR` or a code not listed below.
+    /// A server error reply with `ERR` or a code not listed below, `BUSY`
+    /// (a script or function is running) among them.
     Response,
     /// `NOSCRIPT`: the script is not in the server's cache.
     NoScript,
@@ -71,6 +72,10 @@ pub enum ErrorKind {
     Cluster,
     /// No node serves the slot of the key.
     SlotNotCovered,
+    /// A command that changes or depends on the state of its connection
+    /// (`SUBSCRIBE`, `MULTI`, `WATCH`, `SELECT`, `CLIENT REPLY`, ...) was
+    /// sent where connections are shared; the message names the API to use.
+    StatefulCommand,
 }
 
 /// The families kinds are grouped into.
@@ -100,9 +105,8 @@ impl ErrorKind {
             | Moved | Ask | TryAgain | CrossSlot | ClusterDown | MasterDown => {
                 ErrorFamily::Response
             }
-            Data | PubSub | Watch | InvalidResponse | Cluster | SlotNotCovered => {
-                ErrorFamily::ClientSide
-            }
+            Data | PubSub | Watch | InvalidResponse | Cluster | SlotNotCovered
+            | StatefulCommand => ErrorFamily::ClientSide,
         }
     }
 
@@ -192,6 +196,7 @@ impl ErrorKind {
             InvalidResponse => "invalid response from server",
             Cluster => "cluster error",
             SlotNotCovered => "slot not covered",
+            StatefulCommand => "not allowed on a shared connection",
         }
     }
 }
@@ -321,7 +326,54 @@ impl Error {
     pub fn closes_connection(&self) -> bool {
         self.inner.kind.closes_connection()
     }
+
+    /// Whether this is a server error reply that proves the command did not
+    /// run, so sending it again cannot apply it twice: the server refused it
+    /// before executing it. Decided by the reply's code, since kinds are
+    /// coarser (`Authentication` holds `NOAUTH`, a refusal, and `WRONGPASS`,
+    /// an `AUTH` that ran; `Response` holds `BUSY` and every `ERR`):
+    ///
+    /// - `LOADING`, `BUSY` (a script or function is running), `MASTERDOWN`:
+    ///   the server serves nothing of the kind right now;
+    /// - `MOVED`, `ASK`, `TRYAGAIN`, `CLUSTERDOWN`: cluster routing;
+    /// - `NOSCRIPT` (`EVALSHA` of an unknown script), `READONLY`, `OOM`,
+    ///   `NOAUTH`, `NOPERM`: checks made before execution;
+    /// - `ERR max number of clients reached` ([`ErrorKind::MaxConnections`]).
+    ///
+    /// Any other reply, `ERR` above all, may come from a command that ran
+    /// in part: a script or function that wrote and then failed (writes are
+    /// not rolled back), or a module command. Scripts turn the refusals of
+    /// the commands they call into `ERR` (`ERR ACL failure in script`),
+    /// refuse `OOM` only before their first write and `READONLY` (on a
+    /// replica) for every write, so these codes stay proofs for `EVAL` and
+    /// `FCALL`. A script, function or module that forges one of them
+    /// (`redis.error_reply("LOADING ...")`) is taken at its word.
+    ///
+    /// Errors that are not server replies give `false`: whether their
+    /// request ran is told by [`Error::delivery`].
+    pub fn proves_not_run(&self) -> bool {
+        self.inner.server.as_ref().is_some_and(|s| {
+            NOT_RUN_CODES.contains(&s.code.as_str()) || self.inner.kind == ErrorKind::MaxConnections
+        })
+    }
 }
+
+/// The error codes a server refuses a command with before running it; see
+/// [`Error::proves_not_run`].
+const NOT_RUN_CODES: [&str; 12] = [
+    "LOADING",
+    "BUSY",
+    "MASTERDOWN",
+    "MOVED",
+    "ASK",
+    "TRYAGAIN",
+    "CLUSTERDOWN",
+    "NOSCRIPT",
+    "READONLY",
+    "OOM",
+    "NOAUTH",
+    "NOPERM",
+];
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -436,6 +488,55 @@ mod tests {
             assert_eq!(err.code(), Some(code));
             assert_eq!(err.message(), message);
         }
+    }
+
+    #[test]
+    fn refusals_before_execution_prove_not_run() {
+        // Reply lines as valkey-server 9.1 sends them.
+        let refused = [
+            "LOADING Valkey is loading the dataset in memory",
+            "BUSY Valkey is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.",
+            "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.",
+            "MOVED 3999 127.0.0.1:6381",
+            "ASK 3999 127.0.0.1:6381",
+            "TRYAGAIN Multiple keys request during rehashing of slot",
+            "CLUSTERDOWN The cluster is down",
+            "NOSCRIPT No matching script.",
+            "READONLY You can't write against a read only replica.",
+            "OOM command not allowed when used memory > 'maxmemory'.",
+            // A script refuses OOM only before its first write.
+            "OOM command not allowed when used memory > 'maxmemory'. script: on @user_script:1.",
+            "NOAUTH Authentication required.",
+            "NOPERM User ro has no permissions to run the 'incr' command",
+            "ERR max number of clients reached",
+        ];
+        for line in refused {
+            assert!(server(line).proves_not_run(), "{line}");
+        }
+        // Not proofs: the command may have run, or the code is not on the
+        // list (then the conservative answer is "may have run").
+        let may_have_run = [
+            // What an EVAL that wrote and then failed answers.
+            "ERR boom",
+            "ERR user_script:1: oops script: on @user_script:1.",
+            "ERR ACL failure in script: No permissions to access a key script: on @user_script:1.",
+            "ERR Wrong number of args calling command from script script: on @user_script:1.",
+            "WRONGTYPE Operation against a key holding the wrong kind of value",
+            "ERR wrong number of arguments for 'incr' command",
+            // RESTORE's own answer; only the exact code BUSY is a refusal.
+            "BUSYKEY Target key name already exists.",
+            "EXECABORT Transaction discarded because of previous errors.",
+            "WRONGPASS invalid username-password pair or user is disabled.",
+            "NOREPLICAS Not enough good replicas to write.",
+            "CROSSSLOT Keys in request don't hash to the same slot",
+        ];
+        for line in may_have_run {
+            assert!(!server(line).proves_not_run(), "{line}");
+        }
+        // Not a server reply: the delivery state tells instead.
+        let lost = Error::new(ErrorKind::Connection, "reset").with_delivery(Delivery::NotSent);
+        assert!(!lost.proves_not_run());
+        assert!(!Error::new(ErrorKind::BusyLoading, "no code").proves_not_run());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use bytes::{BufMut, BytesMut};
 
 use crate::cmd::{Cmd, ToArg};
+use crate::command;
 use crate::error::{Error, ErrorKind, Result};
 use crate::resp::{self, Limits, Value, put_header};
 
@@ -37,7 +38,7 @@ impl Starts<'_> {
 /// pipe.add(&Cmd::new("GET").arg("a"));
 /// assert_eq!(pipe.len(), 3);
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Pipeline {
     buf: BytesMut,
     /// Where each command starts in `buf`.
@@ -47,6 +48,28 @@ pub struct Pipeline {
     open: Option<(usize, usize)>,
     /// An argument was added before any command.
     stray_argument: bool,
+    /// Some command's name may be a blocking or connection-state one: the
+    /// client checks the commands before sending (a cheap filter on names
+    /// keeps the common pipeline from being decoded).
+    needs_use_check: bool,
+}
+
+/// Shows the command names and counts, never argument values (they may
+/// hold passwords or user data).
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<String> = (0..self.len())
+            .map(|i| match self.command(i) {
+                Some(cmd) => cmd.name().to_string(),
+                None => "?".to_string(),
+            })
+            .collect();
+        f.debug_struct("Pipeline")
+            .field("len", &self.len())
+            .field("commands", &names)
+            .field("bytes", &self.buf.len())
+            .finish()
+    }
 }
 
 /// The header written for a command before its argument count is known:
@@ -72,6 +95,7 @@ impl Pipeline {
     /// Starts a new command; add its arguments with [`Pipeline::arg`].
     pub fn cmd(&mut self, name: &str) -> &mut Pipeline {
         self.close_command();
+        self.needs_use_check |= command::may_not_be_shared(name.as_bytes());
         self.open = Some((self.buf.len(), 0));
         self.starts.push(self.buf.len());
         self.buf.put_slice(PLACEHOLDER);
@@ -107,6 +131,7 @@ impl Pipeline {
     /// Adds a command built beforehand.
     pub fn add(&mut self, cmd: &Cmd) -> &mut Pipeline {
         self.close_command();
+        self.needs_use_check |= command::may_not_be_shared(cmd.name_bytes());
         self.starts.push(self.buf.len());
         cmd.write_to(&mut self.buf);
         self
@@ -128,6 +153,13 @@ impl Pipeline {
         self.starts.clear();
         self.open = None;
         self.stray_argument = false;
+        self.needs_use_check = false;
+    }
+
+    /// Whether some command may need a connection of its own or be refused
+    /// on a shared one (see [`command::connection_use`]).
+    pub(crate) fn needs_use_check(&self) -> bool {
+        self.needs_use_check
     }
 
     /// The encoded commands, ready to write.

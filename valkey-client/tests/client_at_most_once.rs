@@ -5,8 +5,8 @@
 use std::time::{Duration, Instant};
 
 use valkey_client::{
-    CallOptions, Cmd, Delivery, ErrorKind, ExponentialBackoff, NoBackoff, Retry, RetryBudget,
-    Valkey,
+    CallOptions, Cmd, ConstantBackoff, Delivery, ErrorKind, ExponentialBackoff, NoBackoff, Retry,
+    RetryBudget, Valkey,
 };
 use valkey_testkit::Server;
 
@@ -155,17 +155,54 @@ async fn an_empty_retry_budget_stops_retries_that_reach_the_server() {
         .build()
         .await
         .unwrap();
-    // Each attempt reaches the server and is rejected with a (retried)
-    // server error: the first retry is free, then 3 tokens, then give up.
+    client
+        .request::<i64>(&Cmd::new("RPUSH").arg("list").arg("x"))
+        .await
+        .unwrap();
+    // Each attempt reaches the server and gets a (retried) server error,
+    // repeated because GET is read-only: the first retry is free, then 3
+    // tokens, then give up.
+    let err = client.get::<Option<String>>("list").await.unwrap_err();
+    assert_eq!(err.code(), Some("WRONGTYPE"), "{err}");
+    assert_eq!(proxy.commands_seen("GET"), 5);
+    // The bucket is empty: only the free first retry is left.
+    let _ = client.get::<Option<String>>("list").await;
+    assert_eq!(proxy.commands_seen("GET"), 7);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_that_gives_up_on_its_deadline_takes_no_budget() {
+    let (_server, proxy) = server_and_proxy().await;
+    let client = Valkey::builder()
+        .host("127.0.0.1")
+        .port(proxy.port())
+        .retry(Retry::new(
+            ConstantBackoff::new(Duration::from_millis(200)),
+            10,
+        ))
+        .retry_on_error([ErrorKind::Response])
+        .retry_budget(Some(RetryBudget {
+            capacity: 1,
+            refill_per_second: 0.0,
+        }))
+        .build()
+        .await
+        .unwrap();
+    client
+        .request::<i64>(&Cmd::new("RPUSH").arg("list").arg("x"))
+        .await
+        .unwrap();
+    // A WRONGTYPE GET, retried because it is read-only. The first retry is
+    // free; the second would need the token, but the deadline leaves no
+    // room for its 200 ms wait: the call gives up without taking it.
+    let short = CallOptions::new().timeout(Duration::from_millis(300));
     let err = client
-        .request::<i64>(&Cmd::new("INCR").arg("a").arg("b"))
+        .request_with::<Option<String>>(&Cmd::new("GET").arg("list"), &short)
         .await
         .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Response);
-    assert_eq!(proxy.commands_seen("INCR"), 5);
-    // The bucket is empty: only the free first retry is left.
-    let _ = client
-        .request::<i64>(&Cmd::new("INCR").arg("a").arg("b"))
-        .await;
-    assert_eq!(proxy.commands_seen("INCR"), 7);
+    assert_eq!(err.code(), Some("WRONGTYPE"), "{err}");
+    assert_eq!(proxy.commands_seen("GET"), 2);
+    // So the token is still there: the free retry, then one on the token.
+    let _ = client.get::<Option<String>>("list").await;
+    assert_eq!(proxy.commands_seen("GET"), 5);
 }

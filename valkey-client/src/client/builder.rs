@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::blocking::BlockingPool;
 use super::budget::{Bucket, RetryBudget};
 use super::events::{Event, EventListener};
 use super::manager::{Manager, ReconnectPolicy};
@@ -14,6 +15,9 @@ use crate::config::{Addr, ConnectionConfig, DEFAULT_PORT, Protocol, TlsConfig};
 use crate::connection::MultiplexOptions;
 use crate::error::{ErrorKind, Result};
 use crate::retry::Retry;
+
+/// Dedicated connections for blocking commands, at most, by default.
+const DEFAULT_MAX_BLOCKING_CONNECTIONS: usize = 8;
 
 /// Builds a [`Valkey`] client. Options not set keep their defaults:
 /// `localhost:6379`, no retries, the connection defaults of
@@ -34,6 +38,7 @@ pub struct ValkeyBuilder {
     budget: Option<RetryBudget>,
     listener: Option<EventListener>,
     mux: MultiplexOptions,
+    max_blocking_connections: usize,
 }
 
 impl std::fmt::Debug for ValkeyBuilder {
@@ -70,6 +75,7 @@ impl ValkeyBuilder {
             budget: Some(RetryBudget::default()),
             listener: None,
             mux: MultiplexOptions::default(),
+            max_blocking_connections: DEFAULT_MAX_BLOCKING_CONNECTIONS,
         }
     }
 
@@ -186,7 +192,10 @@ impl ValkeyBuilder {
     }
 
     /// Retry commands that may have run and are not safe to repeat (INCR,
-    /// LPUSH, ...) after a lost reply. Off by default: at most once.
+    /// LPUSH, EVAL, ...) after a lost reply, or after an error reply of a
+    /// retried kind that does not prove they did not run (see
+    /// [`Error::proves_not_run`](crate::Error::proves_not_run)). Off by
+    /// default: at most once.
     pub fn retry_non_idempotent(mut self, allow: bool) -> Self {
         self.retry_non_idempotent = allow;
         self
@@ -224,9 +233,32 @@ impl ValkeyBuilder {
         self
     }
 
-    /// Builds the client and opens its connection; an unreachable server or
-    /// a refused handshake is reported here.
+    /// Dedicated connections for blocking commands (`BLPOP`, `XREAD ...
+    /// BLOCK`, `WAIT`, ...), at most (default 8). A blocking call finds one
+    /// free or waits for one, within its deadline; two are kept open while
+    /// idle.
+    pub fn max_blocking_connections(mut self, max: usize) -> Self {
+        self.max_blocking_connections = max.max(1);
+        self
+    }
+
+    /// Builds the client and opens its connection under the client's retry
+    /// policy, as valkey-py does: a server that is restarting, refusing or
+    /// still loading is tried again with the `Retry`'s backoff for its
+    /// retried kinds, each attempt within the connect timeout and all of
+    /// them within the request timeout. Without a retry, the first failure
+    /// (an unreachable server, a refused handshake) is returned at once.
     pub async fn build(self) -> Result<Valkey> {
+        let client = self.build_lazy();
+        client.connect_under_retry().await?;
+        Ok(client)
+    }
+
+    /// Builds the client without connecting: it returns at once, and the
+    /// first request opens the connection (under the retry policy, like any
+    /// request). For services that must start while their server is down.
+    /// Must be called within a tokio runtime when the client is used.
+    pub fn build_lazy(self) -> Valkey {
         let mut config = self.config;
         if self.host.is_some() || self.port.is_some() {
             let (host, port) = match config.addr() {
@@ -244,11 +276,12 @@ impl ValkeyBuilder {
             &self.retry_on_error,
             self.retry_on_timeout,
         );
+        let response_timeout = config.response_timeout_value();
         let mux = MultiplexOptions {
-            response_timeout: config.response_timeout_value(),
+            response_timeout,
             ..self.mux
         };
-        let response_timeout = config.response_timeout_value();
+        let blocking = BlockingPool::new(config.clone(), self.max_blocking_connections);
         let manager = Arc::new(Manager::new(
             config,
             mux,
@@ -258,10 +291,10 @@ impl ValkeyBuilder {
             },
             self.listener.clone(),
         ));
-        manager.get().await?;
-        Ok(Valkey {
+        Valkey {
             inner: Arc::new(Inner {
                 manager,
+                blocking,
                 retry,
                 retry_non_idempotent: self.retry_non_idempotent,
                 response_timeout,
@@ -269,6 +302,6 @@ impl ValkeyBuilder {
                 budget: self.budget.map(Bucket::new),
                 listener: self.listener,
             }),
-        })
+        }
     }
 }

@@ -7,9 +7,9 @@ use std::future::Future;
 use tokio::time::Instant;
 
 use super::Valkey;
-use super::policy::{Refusal, may_retry};
+use super::policy::{self, Refusal, may_retry};
 use crate::cmd::Cmd;
-use crate::command::{self, RepeatSafety};
+use crate::command::{self, BlockingTimeout, RepeatSafety};
 use crate::error::{Delivery, Error, Result};
 use crate::pipeline::Pipeline;
 use crate::resp::Value;
@@ -31,10 +31,13 @@ pub(super) trait Call {
     fn judge(&self, retry: &Retry, err: &Error, opted_in: bool) -> Result<(), Refusal>;
 }
 
-/// One command.
+/// One command, on the shared connection or, for a blocking command, on a
+/// dedicated one.
 pub(super) struct Single<'a> {
     cmd: &'a Cmd,
     safe: bool,
+    /// `Some` for a blocking command: its own timeout argument.
+    blocking: Option<BlockingTimeout>,
 }
 
 impl<'a> Single<'a> {
@@ -44,6 +47,15 @@ impl<'a> Single<'a> {
         Single {
             cmd,
             safe: command::repeat_safety(cmd) != RepeatSafety::NotSafe,
+            blocking: None,
+        }
+    }
+
+    /// A blocking command.
+    pub(super) fn blocking(cmd: &'a Cmd, timeout: BlockingTimeout) -> Single<'a> {
+        Single {
+            blocking: Some(timeout),
+            ..Single::new(cmd)
         }
     }
 }
@@ -52,7 +64,10 @@ impl Call for Single<'_> {
     type Output = Value;
 
     async fn attempt(&mut self, client: &Valkey, deadline: Option<Instant>) -> Result<Value> {
-        client.attempt(self.cmd, deadline).await
+        match self.blocking {
+            None => client.attempt(self.cmd, deadline).await,
+            Some(timeout) => client.attempt_blocking(self.cmd, timeout, deadline).await,
+        }
     }
 
     fn judge(&self, retry: &Retry, err: &Error, opted_in: bool) -> Result<(), Refusal> {
@@ -60,9 +75,29 @@ impl Call for Single<'_> {
     }
 }
 
+/// Opening the client's connection (for `build()`): nothing is sent, so any
+/// retried kind may be retried.
+pub(super) struct Connect;
+
+impl Call for Connect {
+    type Output = ();
+
+    async fn attempt(&mut self, client: &Valkey, deadline: Option<Instant>) -> Result<()> {
+        client.connection(deadline).await.map(|_| ())
+    }
+
+    fn judge(&self, retry: &Retry, err: &Error, opted_in: bool) -> Result<(), Refusal> {
+        may_retry(retry, err, true, opted_in)
+    }
+}
+
 /// A pipeline: commands that got their answer keep it; a retry re-sends only
 /// the unanswered rest, and only when each of those commands may be sent
 /// again (never sent, rejected by the server, or safe to repeat).
+///
+/// A transaction (`MULTI ... EXEC` as the whole pipeline) is atomic on the
+/// wire and is never split: it is sent again whole, and only when none of
+/// it may have run (its `EXEC` never left, or was rejected).
 pub(super) struct PipelineCall<'p> {
     pipe: &'p mut Pipeline,
     /// Final results of the first commands, in order.
@@ -72,15 +107,18 @@ pub(super) struct PipelineCall<'p> {
     rest: Vec<Result<Value>>,
     /// The pipeline cannot be sent at all (too many commands).
     unsendable: bool,
+    /// The pipeline is one `MULTI ... EXEC` transaction.
+    transaction: bool,
 }
 
 impl<'p> PipelineCall<'p> {
-    pub(super) fn new(pipe: &'p mut Pipeline) -> PipelineCall<'p> {
+    pub(super) fn new(pipe: &'p mut Pipeline, transaction: bool) -> PipelineCall<'p> {
         PipelineCall {
             answered: Vec::new(),
             pipe,
             rest: Vec::new(),
             unsendable: false,
+            transaction,
         }
     }
 
@@ -101,6 +139,14 @@ impl<'p> PipelineCall<'p> {
             }
         }
     }
+
+    /// Whether the `index`-th command may be repeated after an unknown
+    /// outcome (decoded back from the pipeline: the cold path).
+    fn safe_to_repeat(&self, index: usize) -> bool {
+        self.pipe
+            .command(index)
+            .is_some_and(|cmd| command::repeat_safety(&cmd) != RepeatSafety::NotSafe)
+    }
 }
 
 impl Call for PipelineCall<'_> {
@@ -119,6 +165,31 @@ impl Call for PipelineCall<'_> {
                 return Err(err);
             }
         };
+        if let Some(err) = replies.iter().find_map(|r| r.as_ref().err()) {
+            client.after_failure(&conn, err);
+        }
+        // A command that may have run in an earlier attempt keeps saying so.
+        for (reply, before) in replies.iter_mut().zip(&self.rest) {
+            if let Err(err) = reply
+                && !policy::may_have_run(err)
+                && before.as_ref().is_err_and(policy::may_have_run)
+            {
+                *err = err.clone().with_delivery(Delivery::SentNoReply);
+            }
+        }
+        if self.transaction {
+            // All or nothing: the whole result stands or the whole
+            // transaction is open.
+            let exec = replies.last().and_then(|r| r.as_ref().err()).cloned();
+            match exec {
+                None => self.answered = replies,
+                Some(err) => {
+                    self.rest = replies;
+                    return Err(err);
+                }
+            }
+            return Ok(());
+        }
         // Replies come in order: the final ones form a prefix.
         let retry = client.inner.retry.as_ref();
         let first_open = replies
@@ -146,6 +217,15 @@ impl Call for PipelineCall<'_> {
             // earlier attempts left open.
             may_retry(retry, err, false, opted_in)?;
         }
+        if self.transaction {
+            // `err` is the EXEC's (or the attempt's): a transaction whose
+            // EXEC never left ran nothing, the server discards it with the
+            // connection; one whose EXEC may have arrived is not repeated.
+            return match self.rest.last() {
+                Some(Err(exec)) => may_retry(retry, exec, false, opted_in),
+                _ => Ok(()),
+            };
+        }
         let from = self.answered.len();
         for (i, result) in self.rest.iter().enumerate() {
             let Err(err) = result else {
@@ -154,12 +234,7 @@ impl Call for PipelineCall<'_> {
                 return Err(Refusal::MayHaveRun);
             };
             // Decoding the command back is only worth it when it matters.
-            let safe = err.delivery() == Delivery::SentNoReply
-                && !opted_in
-                && self
-                    .pipe
-                    .command(from + i)
-                    .is_some_and(|cmd| command::repeat_safety(&cmd) != RepeatSafety::NotSafe);
+            let safe = !opted_in && policy::may_have_run(err) && self.safe_to_repeat(from + i);
             may_retry(retry, err, safe, opted_in)?;
         }
         Ok(())
@@ -167,9 +242,17 @@ impl Call for PipelineCall<'_> {
 }
 
 /// An error reply that is the command's answer: the server ran the command
-/// or refused it for good. Not final: a lost reply, a timeout, or a
-/// rejection the retry covers (LOADING, TRYAGAIN, ...), after which the
-/// command may be sent again.
+/// (perhaps in part) or refused it for good. Not final: a lost reply, a
+/// timeout, or a refusal that proves the command did not run
+/// ([`Error::proves_not_run`]: LOADING, TRYAGAIN, ...) of a kind the retry
+/// covers, after which the command may be sent again.
+///
+/// Any other error reply is final even when its kind is retried and the
+/// command is safe to repeat (a GET answered WRONGTYPE) or the caller opted
+/// in. A single command is retried then; in a pipeline the answer is kept,
+/// as the rest re-sent from it would carry later commands that already ran,
+/// and an answer that is not a refusal would most likely come back the same.
 fn is_final(err: &Error, retry: Option<&Retry>) -> bool {
-    err.delivery() == Delivery::Replied && !retry.is_some_and(|r| r.is_supported(err.kind()))
+    err.delivery() == Delivery::Replied
+        && !(err.proves_not_run() && retry.is_some_and(|r| r.is_supported(err.kind())))
 }

@@ -1,15 +1,19 @@
 //! Keeps one live multiplexed connection for a client: opens it on demand,
 //! shares one connect attempt among the callers that wait for it, and
-//! reconnects in the background with a backoff when it is lost.
+//! reconnects in the background with a backoff when it is lost. Connect
+//! attempts run in tasks of their own: no caller's future does work that
+//! other callers wait for.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock, Weak};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+
+use tokio::sync::watch;
 
 use crate::backoff::Backoff;
 use crate::client::events::{self, Event, EventListener};
 use crate::config::ConnectionConfig;
 use crate::connection::{Connection, MultiplexOptions, Multiplexed};
-use crate::error::{Delivery, Error, Result};
+use crate::error::{Delivery, Error, ErrorKind, Result};
 
 /// How the connection is reopened after a failure.
 #[derive(Debug, Clone)]
@@ -29,17 +33,16 @@ pub(crate) struct Manager {
     listener: Option<EventListener>,
     addr: String,
     current: RwLock<Option<Multiplexed>>,
-    /// Held while a connect attempt runs; callers queue behind it.
-    connect_lock: tokio::sync::Mutex<ConnectState>,
-    /// Connect attempts finished, to tell a caller that an attempt ended
-    /// while it waited for the lock (it then shares that attempt's result).
-    attempts: AtomicU64,
+    connect: Mutex<ConnectState>,
     background_running: AtomicBool,
 }
 
 #[derive(Default)]
 struct ConnectState {
-    last_error: Option<Error>,
+    /// The connect attempt under way, shared by every caller that needs a
+    /// connection meanwhile.
+    in_flight: Option<watch::Receiver<Option<Result<Multiplexed>>>>,
+    /// Attempts failed in a row.
     failures: u32,
 }
 
@@ -57,8 +60,7 @@ impl Manager {
             reconnect,
             listener,
             current: RwLock::new(None),
-            connect_lock: tokio::sync::Mutex::new(ConnectState::default()),
-            attempts: AtomicU64::new(0),
+            connect: Mutex::new(ConnectState::default()),
             background_running: AtomicBool::new(false),
         }
     }
@@ -77,7 +79,7 @@ impl Manager {
     pub(crate) async fn get(self: &Arc<Self>) -> Result<Multiplexed> {
         match self.live() {
             Some(conn) => Ok(conn),
-            None => self.connect_now().await,
+            None => self.connect_shared().await,
         }
     }
 
@@ -89,49 +91,89 @@ impl Manager {
         }
     }
 
-    async fn connect_now(self: &Arc<Self>) -> Result<Multiplexed> {
-        let seen = self.attempts.load(Ordering::Acquire);
-        let mut state = self.connect_lock.lock().await;
-        if let Some(conn) = self.live() {
-            return Ok(conn);
+    /// Takes a suspect connection (a request on it timed out with its reply
+    /// outstanding) out of use: it takes no new request, the requests
+    /// already written on it still get their replies, and the next request
+    /// opens a fresh connection. So a retry never reuses it, and a
+    /// black-holed socket is not kept until TCP keepalive gives up.
+    pub(crate) fn retire(&self, conn: &Multiplexed) {
+        conn.close();
+        let mut current = self.current.write().unwrap_or_else(|p| p.into_inner());
+        if current.as_ref().is_some_and(|c| c.same_connection(conn)) {
+            *current = None;
         }
-        if self.attempts.load(Ordering::Acquire) != seen {
-            if let Some(err) = &state.last_error {
-                // An attempt ended while we waited: share its failure rather
-                // than hammer a server that just refused.
-                return Err(err.clone());
+        tracing::debug!(addr = %self.addr, "retired a connection after a timeout");
+    }
+
+    /// Waits for the connect attempt under way, starting one if there is
+    /// none. The attempt runs in its own task, so a caller that stops
+    /// waiting (or is never polled again) holds up nobody else.
+    async fn connect_shared(self: &Arc<Self>) -> Result<Multiplexed> {
+        let mut outcome = {
+            let mut state = self.connect.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(conn) = self.live() {
+                return Ok(conn);
             }
+            match &state.in_flight {
+                Some(outcome) => outcome.clone(),
+                None => {
+                    let (tx, rx) = watch::channel(None);
+                    state.in_flight = Some(rx.clone());
+                    tokio::spawn(self.clone().connect_attempt(tx));
+                    rx
+                }
+            }
+        };
+        match outcome.wait_for(Option::is_some).await {
+            Ok(result) => result.clone().unwrap_or_else(|| Err(self.attempt_lost())),
+            Err(_) => Err(self.attempt_lost()),
         }
+    }
+
+    fn attempt_lost(&self) -> Error {
+        Error::new(
+            ErrorKind::Connection,
+            format!(
+                "the connect attempt to {} ended without a result",
+                self.addr
+            ),
+        )
+    }
+
+    /// One connect attempt, within the connect timeout; its outcome goes to
+    /// every caller waiting for it.
+    async fn connect_attempt(self: Arc<Self>, outcome: watch::Sender<Option<Result<Multiplexed>>>) {
         let result = match Connection::connect(&self.config).await {
             Ok(conn) => Multiplexed::new(conn, self.mux_options.clone()),
             Err(e) => Err(e),
-        };
-        self.attempts.fetch_add(1, Ordering::AcqRel);
-        match result {
-            Ok(conn) => {
-                *self.current.write().unwrap_or_else(|p| p.into_inner()) = Some(conn.clone());
-                if state.failures > 0 || state.last_error.is_some() {
-                    events::emit(
-                        self.listener.as_ref(),
-                        Event::Reconnected {
-                            addr: &self.addr,
-                            failed_attempts: state.failures,
-                        },
-                    );
-                }
-                *state = ConnectState::default();
-                Ok(conn)
-            }
-            Err(err) => {
-                // Opening failed: nothing of any request was sent.
-                let err = err.with_delivery(Delivery::NotSent);
-                state.failures += 1;
-                state.last_error = Some(err.clone());
-                drop(state);
-                self.ensure_background(&err);
-                Err(err)
-            }
         }
+        // Opening failed: nothing of any request was sent.
+        .map_err(|e| e.with_delivery(Delivery::NotSent));
+        let failed_before = {
+            let mut state = self.connect.lock().unwrap_or_else(|p| p.into_inner());
+            state.in_flight = None;
+            let failed_before = state.failures;
+            match &result {
+                Ok(conn) => {
+                    *self.current.write().unwrap_or_else(|p| p.into_inner()) = Some(conn.clone());
+                    state.failures = 0;
+                }
+                Err(_) => state.failures = state.failures.saturating_add(1),
+            }
+            failed_before
+        };
+        match &result {
+            Ok(_) if failed_before > 0 => events::emit(
+                self.listener.as_ref(),
+                Event::Reconnected {
+                    addr: &self.addr,
+                    failed_attempts: failed_before,
+                },
+            ),
+            Ok(_) => {}
+            Err(err) => self.ensure_background(err),
+        }
+        outcome.send_replace(Some(result));
     }
 
     fn ensure_background(self: &Arc<Self>, cause: &Error) {
@@ -188,7 +230,7 @@ async fn reconnect_loop(weak: Weak<Manager>, policy: ReconnectPolicy, cause: Err
         let Some(manager) = weak.upgrade() else {
             return;
         };
-        match manager.connect_now().await {
+        match manager.connect_shared().await {
             Ok(_) => {
                 manager.background_running.store(false, Ordering::Release);
                 return;

@@ -2,6 +2,7 @@
 //! connection, reconnects with a backoff, and applies the `Retry` policy to
 //! each command under one overall deadline.
 
+mod blocking;
 mod budget;
 mod builder;
 mod call;
@@ -15,6 +16,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::cmd::{Cmd, ToArg};
+use crate::command::{self, ConnectionUse, StateCommand};
 use crate::connection::Multiplexed;
 use crate::error::{Delivery, Error, ErrorKind, Result};
 use crate::from_value::FromValue;
@@ -26,8 +28,9 @@ pub use budget::RetryBudget;
 pub use builder::ValkeyBuilder;
 pub use events::{Event, EventListener, GiveUpReason};
 
+use blocking::BlockingPool;
 use budget::Bucket;
-use call::{Call, PipelineCall, Single};
+use call::{Call, Connect, PipelineCall, Single};
 use events::emit;
 use manager::Manager;
 use policy::Refusal;
@@ -68,6 +71,7 @@ pub struct Valkey {
 
 struct Inner {
     manager: Arc<Manager>,
+    blocking: BlockingPool,
     retry: Option<Retry>,
     retry_non_idempotent: bool,
     response_timeout: Option<Duration>,
@@ -142,6 +146,16 @@ impl Valkey {
     }
 
     /// Runs a command and converts its reply.
+    ///
+    /// Ordinary commands share the client's multiplexed connection. Blocking
+    /// commands (`BLPOP`, `XREAD ... BLOCK`, `WAIT`, ...) run on a dedicated
+    /// connection from a small pool, so they hold up no other caller; their
+    /// own timeout argument extends the response timeout for that request
+    /// (`0` waits until the call's deadline, if any). Commands that change
+    /// the state of their connection (`SUBSCRIBE`, `MULTI`, `WATCH`,
+    /// `SELECT`, `CLIENT REPLY`, `MONITOR`, ...) are refused with an
+    /// [`ErrorKind::StatefulCommand`] error naming the API to use instead;
+    /// see [`command::state_commands`] for the list.
     pub async fn request<T: FromValue>(&self, cmd: &Cmd) -> Result<T> {
         T::from_value(self.execute(cmd, &CallOptions::default()).await?)
     }
@@ -151,30 +165,36 @@ impl Valkey {
         T::from_value(self.execute(cmd, options).await?)
     }
 
+    /// Runs a command known to be an ordinary one (the typed methods).
+    async fn request_shared<T: FromValue>(&self, cmd: &Cmd) -> Result<T> {
+        T::from_value(self.execute_shared(cmd, &CallOptions::default()).await?)
+    }
+
     /// `GET key`.
     pub async fn get<T: FromValue>(&self, key: impl ToArg) -> Result<T> {
-        self.request(&Cmd::new("GET").arg(key)).await
+        self.request_shared(&Cmd::new("GET").arg(key)).await
     }
 
     /// `SET key value`.
     pub async fn set(&self, key: impl ToArg, value: impl ToArg) -> Result<()> {
-        self.request(&Cmd::new("SET").arg(key).arg(value)).await
+        self.request_shared(&Cmd::new("SET").arg(key).arg(value))
+            .await
     }
 
     /// `INCR key`: the new value. Not safe to repeat: after a lost reply it
     /// is not retried unless the call or client opts in.
     pub async fn incr(&self, key: impl ToArg) -> Result<i64> {
-        self.request(&Cmd::new("INCR").arg(key)).await
+        self.request_shared(&Cmd::new("INCR").arg(key)).await
     }
 
     /// `DEL key [key ...]`: how many keys were removed.
     pub async fn del<K: ToArg>(&self, keys: impl IntoIterator<Item = K>) -> Result<i64> {
-        self.request(&Cmd::new("DEL").args(keys)).await
+        self.request_shared(&Cmd::new("DEL").args(keys)).await
     }
 
     /// `PING`.
     pub async fn ping(&self) -> Result<()> {
-        self.request(&Cmd::new("PING")).await
+        self.request_shared(&Cmd::new("PING")).await
     }
 
     /// Sends every command of a [`Pipeline`] in one write on the shared
@@ -212,8 +232,13 @@ impl Valkey {
         options: &CallOptions,
     ) -> Result<Vec<Result<Value>>> {
         pipe.encoded()?;
+        let transaction = if pipe.needs_use_check() {
+            check_pipeline(pipe)?
+        } else {
+            false
+        };
         let deadline = self.deadline(options);
-        let mut call = PipelineCall::new(pipe);
+        let mut call = PipelineCall::new(pipe, transaction);
         let err = match call.attempt(self, deadline).await {
             Ok(()) => return call.finish(None),
             Err(err) => err,
@@ -232,6 +257,24 @@ impl Valkey {
     }
 
     async fn execute(&self, cmd: &Cmd, options: &CallOptions) -> Result<Value> {
+        match command::connection_use(cmd) {
+            ConnectionUse::Shared => self.execute_shared(cmd, options).await,
+            ConnectionUse::Blocking(timeout) => {
+                let deadline = self.deadline(options);
+                let mut call = Single::blocking(cmd, timeout);
+                let err = match call.attempt(self, deadline).await {
+                    Ok(value) => return Ok(value),
+                    Err(err) => err,
+                };
+                self.retry_loop(cmd.name(), &mut call, deadline, options, err)
+                    .await
+            }
+            ConnectionUse::State(state) => Err(refused(state)),
+        }
+    }
+
+    /// Runs a command on the shared connection, under the retry policy.
+    async fn execute_shared(&self, cmd: &Cmd, options: &CallOptions) -> Result<Value> {
         let deadline = self.deadline(options);
         // The happy path: one attempt, no retry state built.
         let err = match self.attempt(cmd, deadline).await {
@@ -242,6 +285,28 @@ impl Valkey {
             .await
     }
 
+    /// Opens the connection under the retry policy: its backoff and
+    /// retried kinds, each attempt within the connect timeout, all of them
+    /// within the request timeout. For `build()`.
+    async fn connect_under_retry(&self) -> Result<()> {
+        let deadline = self.deadline(&CallOptions::default());
+        let err = match Connect.attempt(self, deadline).await {
+            Ok(()) => return Ok(()),
+            Err(err) => err,
+        };
+        self.retry_loop(
+            "CONNECT",
+            &mut Connect,
+            deadline,
+            &CallOptions::default(),
+            err,
+        )
+        .await
+    }
+
+    /// Repeats a failed call under the retry policy until it succeeds or
+    /// must stop. The error returned reports the strongest delivery state of
+    /// all attempts: `NotSent` only when no attempt may have run.
     async fn retry_loop<C: Call>(
         &self,
         command: &str,
@@ -252,7 +317,15 @@ impl Valkey {
     ) -> Result<C::Output> {
         let inner = &*self.inner;
         let listener = inner.listener.as_ref();
-        let give_up = |err: Error, attempts: u32, reason: GiveUpReason| {
+        let mut may_have_run = policy::may_have_run(&err);
+        let give_up = |err: Error, attempts: u32, reason: GiveUpReason, may_have_run: bool| {
+            let err = if may_have_run && !policy::may_have_run(&err) {
+                // An earlier attempt may have run: the last one's NotSent
+                // would tell the caller it certainly did not.
+                err.with_delivery(Delivery::SentNoReply)
+            } else {
+                err
+            };
             emit(
                 listener,
                 Event::GaveUp {
@@ -266,7 +339,7 @@ impl Valkey {
         };
         inner.manager.on_failure(&err);
         let Some(retry) = &inner.retry else {
-            return give_up(err, 1, GiveUpReason::NotRetried);
+            return give_up(err, 1, GiveUpReason::NotRetried, may_have_run);
         };
         let opted_in = options
             .retry_non_idempotent
@@ -279,26 +352,28 @@ impl Valkey {
             match call.judge(retry, &err, opted_in) {
                 Ok(()) => {}
                 Err(Refusal::KindNotRetried) => {
-                    return give_up(err, failures, GiveUpReason::NotRetried);
+                    return give_up(err, failures, GiveUpReason::NotRetried, may_have_run);
                 }
                 Err(Refusal::MayHaveRun) => {
-                    return give_up(err, failures, GiveUpReason::MayHaveRun);
+                    return give_up(err, failures, GiveUpReason::MayHaveRun, may_have_run);
                 }
             }
             if retry.retries().is_some_and(|max| failures > max) {
-                return give_up(err, failures, GiveUpReason::RetriesExhausted);
+                return give_up(err, failures, GiveUpReason::RetriesExhausted, may_have_run);
+            }
+            let wait = backoff.compute(failures);
+            if deadline.is_some_and(|d| d.saturating_duration_since(Instant::now()) <= wait) {
+                return give_up(err, failures, GiveUpReason::DeadlineReached, may_have_run);
             }
             // The first retry of a call is free (at most doubling the load);
             // later ones that reach the server draw on the shared budget.
+            // Taken after the deadline check: a call that gives up on its
+            // deadline spends nothing.
             if failures > 1
                 && err.delivery() != Delivery::NotSent
                 && inner.budget.as_ref().is_some_and(|b| !b.try_take())
             {
-                return give_up(err, failures, GiveUpReason::BudgetExhausted);
-            }
-            let wait = backoff.compute(failures);
-            if deadline.is_some_and(|d| d.saturating_duration_since(Instant::now()) <= wait) {
-                return give_up(err, failures, GiveUpReason::DeadlineReached);
+                return give_up(err, failures, GiveUpReason::BudgetExhausted, may_have_run);
             }
             emit(
                 listener,
@@ -316,23 +391,49 @@ impl Valkey {
                 Ok(value) => return Ok(value),
                 Err(next) => {
                     inner.manager.on_failure(&next);
+                    may_have_run |= policy::may_have_run(&next);
                     err = next;
                 }
             }
         }
     }
 
-    /// One attempt of one command.
+    /// One attempt of one command on the shared connection.
     async fn attempt(&self, cmd: &Cmd, deadline: Option<Instant>) -> Result<Value> {
         // The happy path, a live connection and no deadline, awaits nothing
         // but the reply.
-        if deadline.is_none()
-            && let Some(conn) = self.inner.manager.live()
-        {
-            return conn.send(cmd, self.inner.response_timeout).await;
+        let (conn, limit) = match self.inner.manager.live() {
+            Some(conn) if deadline.is_none() => (conn, self.inner.response_timeout),
+            _ => self.connection(deadline).await?,
+        };
+        let result = conn.send(cmd, limit).await;
+        if let Err(err) = &result {
+            self.after_failure(&conn, err);
         }
-        let (conn, limit) = self.connection(deadline).await?;
-        conn.send(cmd, limit).await
+        result
+    }
+
+    /// One attempt of a blocking command on a dedicated connection.
+    async fn attempt_blocking(
+        &self,
+        cmd: &Cmd,
+        timeout: command::BlockingTimeout,
+        deadline: Option<Instant>,
+    ) -> Result<Value> {
+        let inner = &*self.inner;
+        inner
+            .blocking
+            .run(cmd, timeout, inner.response_timeout, deadline)
+            .await
+    }
+
+    /// A request on `conn` failed with `err`. A timeout with the reply
+    /// outstanding makes the connection suspect: it is retired, so the next
+    /// request (a retry included) runs on a fresh one.
+    fn after_failure(&self, conn: &Multiplexed, err: &Error) {
+        if err.kind() == ErrorKind::Timeout && err.delivery() == Delivery::SentNoReply {
+            self.inner.manager.retire(conn);
+        }
     }
 
     /// A live connection (opening one if needed), and how long an attempt
@@ -361,6 +462,53 @@ impl Valkey {
             Some(inner.response_timeout.map_or(left, |t| t.min(left))),
         ))
     }
+}
+
+/// Checks that every command of a pipeline may run on the shared
+/// connection; `true` when the pipeline is exactly one `MULTI ... EXEC`
+/// transaction, which is atomic on the wire and so allowed (blocking
+/// commands inside it do not block).
+fn check_pipeline(pipe: &Pipeline) -> Result<bool> {
+    let n = pipe.len();
+    let name_of = |i: usize| pipe.command(i).map(|c| c.name().to_ascii_lowercase());
+    let transaction = n >= 2
+        && name_of(0).as_deref() == Some("multi")
+        && name_of(n - 1).as_deref() == Some("exec");
+    for i in 0..n {
+        let Some(cmd) = pipe.command(i) else {
+            continue;
+        };
+        match command::connection_use(&cmd) {
+            ConnectionUse::Shared => {}
+            ConnectionUse::Blocking(_) if transaction => {}
+            ConnectionUse::Blocking(_) => {
+                return Err(Error::new(
+                    ErrorKind::StatefulCommand,
+                    format!(
+                        "{} blocks its connection and cannot run in a pipeline on the shared \
+                         connection: send it alone with Valkey::request, which runs it on a \
+                         dedicated connection",
+                        cmd.name().to_ascii_uppercase()
+                    ),
+                ));
+            }
+            ConnectionUse::State(_) if transaction && (i == 0 || i == n - 1) => {}
+            ConnectionUse::State(state) => return Err(refused(state)),
+        }
+    }
+    Ok(transaction)
+}
+
+/// The error for a command that may not run on the shared connection.
+fn refused(state: &StateCommand) -> Error {
+    Error::new(
+        ErrorKind::StatefulCommand,
+        format!(
+            "{} changes the state of its connection and cannot run on the shared connection: {}",
+            state.name.replace('|', " ").to_ascii_uppercase(),
+            state.instead
+        ),
+    )
 }
 
 /// The error for a call whose deadline passed before its request was sent.

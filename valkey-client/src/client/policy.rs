@@ -48,11 +48,13 @@ pub(crate) enum Refusal {
 /// Whether a failed attempt may be retried, given the retried kinds, where
 /// the request stood, and whether repeating the command is harmless.
 ///
-/// At most once by default: a request that may have reached the server
-/// without a reply is retried only when repeating it is safe or the caller
-/// opted in. A request never sent, or one the server rejected with a reply
-/// (LOADING, TRYAGAIN, MOVED, READONLY, ... : the command did not run), is
-/// always safe to send again.
+/// At most once by default: a request that may have run is retried only
+/// when repeating it is safe (read-only or idempotent) or the caller opted
+/// in. A request never sent, or one the server refused before running it
+/// ([`Error::proves_not_run`]: LOADING, TRYAGAIN, MOVED, READONLY, ...), is
+/// always safe to send again. Any other error reply counts as "may have
+/// run", like a lost reply: an EVAL that wrote and then failed keeps its
+/// writes, so sending it again would apply them twice.
 pub(crate) fn may_retry(
     retry: &Retry,
     err: &Error,
@@ -63,9 +65,22 @@ pub(crate) fn may_retry(
         return Err(Refusal::KindNotRetried);
     }
     match err.delivery() {
-        Delivery::NotSent | Delivery::Replied => Ok(()),
-        Delivery::SentNoReply if safe_to_repeat || repeat_opt_in => Ok(()),
-        Delivery::SentNoReply => Err(Refusal::MayHaveRun),
+        Delivery::NotSent => Ok(()),
+        Delivery::Replied if err.proves_not_run() => Ok(()),
+        Delivery::Replied | Delivery::SentNoReply if safe_to_repeat || repeat_opt_in => Ok(()),
+        Delivery::Replied | Delivery::SentNoReply => Err(Refusal::MayHaveRun),
+    }
+}
+
+/// Whether the request behind a failure may have run: it was written and no
+/// reply came, or the server answered with an error that does not prove it
+/// refused the command before running it. `false` means it certainly did
+/// not run.
+pub(crate) fn may_have_run(err: &Error) -> bool {
+    match err.delivery() {
+        Delivery::NotSent => false,
+        Delivery::SentNoReply => true,
+        Delivery::Replied => !err.proves_not_run(),
     }
 }
 
@@ -73,6 +88,7 @@ pub(crate) fn may_retry(
 mod tests {
     use super::*;
     use crate::backoff::ExponentialBackoff;
+    use crate::resp::ServerError;
 
     fn kinds(retry: &Option<Retry>) -> Vec<ErrorKind> {
         let mut k: Vec<ErrorKind> = retry
@@ -126,48 +142,168 @@ mod tests {
         Error::new(kind, "test").with_delivery(delivery)
     }
 
+    /// A server error reply, as the connection builds it.
+    fn reply(line: &str) -> Error {
+        Error::from_server(ServerError::from_line(line.as_bytes()))
+    }
+
     #[test]
     fn at_most_once_table() {
         use Delivery::*;
         use ErrorKind::*;
         let retry = Retry::new(NoBackoff, 3).with_supported_errors([Connection, Timeout, ReadOnly]);
-        // (kind, delivery, safe to repeat, opted in) -> verdict
+        let retry_response = Retry::new(NoBackoff, 3).with_supported_errors([Response]);
+        // What an EVAL answers when its script wrote and then failed.
+        let eval_failed = || reply("ERR boom");
+        // (retry, failure, safe to repeat, opted in) -> verdict
         let table = [
-            (Connection, NotSent, false, false, Ok(())),
+            (&retry, err(Connection, NotSent), false, false, Ok(())),
             (
-                Connection,
-                SentNoReply,
+                &retry,
+                err(Connection, SentNoReply),
                 false,
                 false,
                 Err(Refusal::MayHaveRun),
             ),
-            (Connection, SentNoReply, true, false, Ok(())),
-            (Connection, SentNoReply, false, true, Ok(())),
-            (Timeout, SentNoReply, false, false, Err(Refusal::MayHaveRun)),
-            (Timeout, SentNoReply, true, false, Ok(())),
-            // LOADING is in the Connection family and proves nothing ran.
-            (BusyLoading, Replied, false, false, Ok(())),
-            (ReadOnly, Replied, false, false, Ok(())),
+            (&retry, err(Connection, SentNoReply), true, false, Ok(())),
+            (&retry, err(Connection, SentNoReply), false, true, Ok(())),
             (
-                Response,
-                Replied,
+                &retry,
+                err(Timeout, SentNoReply),
+                false,
+                false,
+                Err(Refusal::MayHaveRun),
+            ),
+            (&retry, err(Timeout, SentNoReply), true, false, Ok(())),
+            // LOADING is in the Connection family and proves nothing ran.
+            (
+                &retry,
+                reply("LOADING Valkey is loading the dataset in memory"),
+                false,
+                false,
+                Ok(()),
+            ),
+            (
+                &retry,
+                reply("READONLY You can't write against a read only replica."),
+                false,
+                false,
+                Ok(()),
+            ),
+            // The kind decides first, whatever the reply proves.
+            (
+                &retry,
+                eval_failed(),
+                true,
+                true,
+                Err(Refusal::KindNotRetried),
+            ),
+            (
+                &retry,
+                reply("NOSCRIPT No matching script."),
                 false,
                 false,
                 Err(Refusal::KindNotRetried),
             ),
             (
-                InvalidResponse,
-                SentNoReply,
+                &retry,
+                err(InvalidResponse, SentNoReply),
                 true,
                 true,
                 Err(Refusal::KindNotRetried),
+            ),
+            // An error reply that proves nothing: at most once, as for a
+            // lost reply...
+            (
+                &retry_response,
+                eval_failed(),
+                false,
+                false,
+                Err(Refusal::MayHaveRun),
+            ),
+            (
+                &retry_response,
+                reply("ERR user_script:1: oops script: on @user_script:1."),
+                false,
+                false,
+                Err(Refusal::MayHaveRun),
+            ),
+            // ...unless the caller accepts running it twice...
+            (&retry_response, eval_failed(), false, true, Ok(())),
+            // ...or the command is read-only or idempotent.
+            (
+                &retry_response,
+                reply("WRONGTYPE Operation against a key holding the wrong kind of value"),
+                true,
+                false,
+                Ok(()),
+            ),
+            // A reply without a server code proves nothing either.
+            (
+                &retry,
+                err(ReadOnly, Replied),
+                false,
+                false,
+                Err(Refusal::MayHaveRun),
+            ),
+            // Refusals before execution, on commands not safe to repeat.
+            (
+                &retry_response,
+                reply("NOSCRIPT No matching script."),
+                false,
+                false,
+                Ok(()),
+            ),
+            (
+                &retry_response,
+                reply("READONLY You can't write against a read only replica."),
+                false,
+                false,
+                Ok(()),
+            ),
+            (
+                &retry_response,
+                reply("TRYAGAIN Multiple keys request during rehashing of slot"),
+                false,
+                false,
+                Ok(()),
+            ),
+            (
+                &retry_response,
+                reply("OOM command not allowed when used memory > 'maxmemory'."),
+                false,
+                false,
+                Ok(()),
+            ),
+            (
+                &retry_response,
+                reply("NOPERM User ro has no permissions to run the 'incr' command"),
+                false,
+                false,
+                Ok(()),
+            ),
+            (
+                &retry_response,
+                reply(
+                    "BUSY Valkey is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.",
+                ),
+                false,
+                false,
+                Ok(()),
+            ),
+            (
+                &retry_response,
+                reply("MOVED 3999 127.0.0.1:6381"),
+                false,
+                false,
+                Ok(()),
             ),
         ];
-        for (kind, delivery, safe, opt_in, verdict) in table {
+        for (retry, failure, safe, opt_in, verdict) in table {
             assert_eq!(
-                may_retry(&retry, &err(kind, delivery), safe, opt_in),
+                may_retry(retry, &failure, safe, opt_in),
                 verdict,
-                "{kind:?} {delivery:?} safe={safe} opt_in={opt_in}"
+                "{failure:?} safe={safe} opt_in={opt_in}"
             );
         }
     }

@@ -1,11 +1,13 @@
 //! The command table: for every command and subcommand of the server, its
-//! flags, where its keys are, how a cluster routes it and whether a repeat is
-//! harmless. Routing, retry safety and typed methods all read this one table.
+//! flags, where its keys are, how a cluster routes it, whether a repeat is
+//! harmless and whether it may ride on the shared connection. Routing, retry
+//! safety and typed methods all read this one table.
 //!
 //! The table is generated from the real server's `COMMAND INFO` and
 //! `COMMAND DOCS` (checked in as `data/commands.json`); see
 //! `scripts/regenerate-command-table.sh`. What is ours, not the server's, is
-//! the repeat-safety class, decided in `repeat.rs`.
+//! the repeat-safety class, decided in `repeat.rs`, and the connection use
+//! (shared, blocking, or refused as connection state), decided in `usage.rs`.
 //!
 //! ```
 //! use valkey_client::{Cmd, command};
@@ -14,6 +16,7 @@
 //! let cmd = Cmd::new("MSET").arg("a").arg(1).arg("b").arg(2);
 //! assert_eq!(command::keys(&cmd).collect::<Vec<_>>(), [b"a", b"b"]);
 //! assert_eq!(command::repeat_safety(&cmd), command::RepeatSafety::Idempotent);
+//! assert_eq!(command::connection_use(&cmd), command::ConnectionUse::Shared);
 //! ```
 
 mod flags;
@@ -22,6 +25,7 @@ mod repeat;
 mod table_generated;
 #[cfg(test)]
 mod tests;
+mod usage;
 
 use std::cmp::Ordering;
 
@@ -31,6 +35,8 @@ pub use flags::{CommandFlags, KeySpecFlags};
 pub use keys::{KeyIter, first_key, key_indices, keys};
 pub use repeat::{RepeatSafety, idempotent_writes, repeat_safety};
 pub use table_generated::SERVER_VERSION;
+pub(crate) use usage::may_not_be_shared;
+pub use usage::{BlockingTimeout, ConnectionUse, StateCommand, connection_use, state_commands};
 
 /// What the table knows about one command or subcommand.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

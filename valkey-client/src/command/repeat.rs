@@ -192,7 +192,8 @@ pub(super) const fn static_class(name: &str, flags: CommandFlags) -> RepeatSafet
     RepeatSafety::NotSafe
 }
 
-const fn const_eq(a: &str, b: &str) -> bool {
+/// String equality usable in constants.
+pub(super) const fn const_eq(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());
     if a.len() != b.len() {
         return false;

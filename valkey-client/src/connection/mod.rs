@@ -43,7 +43,6 @@ const MAX_PENDING_PUSHES: usize = 4096;
 /// assert_eq!(v.as_str(), Some("hello"));
 /// # Ok(()) }
 /// ```
-#[derive(Debug)]
 pub struct Connection {
     /// `None` once broken: the socket is closed at once so that the server
     /// (and any proxy) sees the connection go.
@@ -57,6 +56,20 @@ pub struct Connection {
     pushes: VecDeque<Value>,
     broken_reason: Option<String>,
     addr: String,
+}
+
+/// Shows where the connection goes and its state, never its buffers: the
+/// write buffer holds the handshake (`HELLO 3 AUTH user <password>`) and
+/// every argument sent.
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("addr", &self.addr)
+            .field("protocol", &self.protocol)
+            .field("broken", &self.is_broken())
+            .field("pending_pushes", &self.pushes.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Connection {

@@ -1,0 +1,167 @@
+//! Dedicated connections for blocking commands (`BLPOP`, `XREAD ... BLOCK`,
+//! `WAIT`, ...), from a small bounded pool.
+//!
+//! A blocking command holds its connection until data arrives or its own
+//! timeout passes. On the shared connection it would hold up every other
+//! caller, and its long silence would look like a dead server. Here each
+//! runs alone on a connection of its own; its own timeout argument extends
+//! the response timeout for that request. A connection goes back to the
+//! pool only after a complete reply: a call cancelled by its caller (future
+//! dropped, deadline) drops its connection, so the server unblocks that
+//! client and pops no element that nobody would receive.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+
+use crate::cmd::Cmd;
+use crate::command::BlockingTimeout;
+use crate::config::ConnectionConfig;
+use crate::connection::Connection;
+use crate::error::{Delivery, Error, ErrorKind, Result};
+use crate::resp::Value;
+
+/// Idle connections kept open for the next blocking call, at most.
+const MAX_IDLE: usize = 2;
+
+pub(crate) struct BlockingPool {
+    config: ConnectionConfig,
+    /// One permit per connection that may be open (busy or idle).
+    room: Semaphore,
+    max: usize,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl BlockingPool {
+    /// A pool of at most `max` connections opened with `config`.
+    pub(crate) fn new(config: ConnectionConfig, max: usize) -> BlockingPool {
+        let max = max.clamp(1, Semaphore::MAX_PERMITS);
+        BlockingPool {
+            // The pool applies the timeouts per request itself: a blocking
+            // command's silence is no sign of a dead connection.
+            config: config.response_timeout(None),
+            room: Semaphore::new(max),
+            max,
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Runs one blocking command on a dedicated connection. `response_timeout`
+    /// is the client's; the command's own `timeout` is added to it, and
+    /// `deadline` (the call's) bounds everything, the wait for a free
+    /// connection included.
+    pub(crate) async fn run(
+        &self,
+        cmd: &Cmd,
+        timeout: BlockingTimeout,
+        response_timeout: Option<Duration>,
+        deadline: Option<Instant>,
+    ) -> Result<Value> {
+        let addr = self.config.addr();
+        let permit = match deadline {
+            None => self.room.acquire().await,
+            Some(deadline) => match tokio::time::timeout_at(deadline, self.room.acquire()).await {
+                Ok(permit) => permit,
+                Err(_) => {
+                    return Err(Error::new(
+                        ErrorKind::Timeout,
+                        format!(
+                            "all {} connections for blocking commands to {addr} stayed busy until the deadline",
+                            self.max
+                        ),
+                    ));
+                }
+            },
+        }
+        .map_err(|_| Error::new(ErrorKind::Connection, "the client is closed"))?;
+        let mut conn = match self.take_idle(deadline).await {
+            Some(conn) => conn,
+            None => self.open(deadline).await?,
+        };
+        let wait = match timeout {
+            // Waits until data comes: only the call's deadline bounds it.
+            BlockingTimeout::Forever => None,
+            BlockingTimeout::After(own) => response_timeout.map(|rt| own.saturating_add(rt)),
+            BlockingTimeout::Unparsed => response_timeout,
+        };
+        let limit = match (wait, deadline) {
+            (Some(wait), Some(deadline)) => Some(deadline.min(Instant::now() + wait)),
+            (Some(wait), None) => Instant::now().checked_add(wait),
+            (None, deadline) => deadline,
+        };
+        let result = match limit {
+            None => conn.request(cmd).await,
+            Some(limit) => match tokio::time::timeout_at(limit, conn.request(cmd)).await {
+                Ok(result) => result,
+                Err(_) => {
+                    // The late reply must not reach the next caller: the
+                    // connection goes (dropped below).
+                    drop(permit);
+                    return Err(Error::new(
+                        ErrorKind::Timeout,
+                        format!("no reply from {addr} to a blocking command in time"),
+                    )
+                    .with_delivery(Delivery::SentNoReply));
+                }
+            },
+        };
+        if !conn.is_broken() {
+            self.give_back(conn);
+        }
+        drop(permit);
+        result
+    }
+
+    /// An idle connection that still answers. It is checked with a PING
+    /// first (within the connect timeout): a connection the server closed
+    /// while idle would otherwise fail the blocking command after sending
+    /// it, and a command like `BLPOP` is not retried then.
+    async fn take_idle(&self, deadline: Option<Instant>) -> Option<Connection> {
+        loop {
+            let mut conn = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop()?;
+            let ping = Cmd::new("PING");
+            let check = conn.request(&ping);
+            let limit = match (self.config.connect_timeout_value(), deadline) {
+                (Some(t), Some(d)) => Some(d.min(Instant::now() + t)),
+                (Some(t), None) => Instant::now().checked_add(t),
+                (None, d) => d,
+            };
+            let alive = match limit {
+                None => check.await.is_ok(),
+                Some(limit) => matches!(tokio::time::timeout_at(limit, check).await, Ok(Ok(_))),
+            };
+            if alive {
+                return Some(conn);
+            }
+        }
+    }
+
+    fn give_back(&self, conn: Connection) {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < MAX_IDLE {
+            idle.push(conn);
+        }
+    }
+
+    /// Opens a connection within the connect timeout and the deadline.
+    async fn open(&self, deadline: Option<Instant>) -> Result<Connection> {
+        let connect = Connection::connect(&self.config);
+        let result = match deadline {
+            None => connect.await,
+            Some(deadline) => tokio::time::timeout_at(deadline, connect)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(Error::new(
+                        ErrorKind::Timeout,
+                        format!(
+                            "the call's deadline passed while connecting to {}",
+                            self.config.addr()
+                        ),
+                    ))
+                }),
+        };
+        result.map_err(|e| e.with_delivery(Delivery::NotSent))
+    }
+}
