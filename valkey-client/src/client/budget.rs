@@ -12,8 +12,12 @@ use std::time::Instant;
 /// so an outage adds at most one attempt per call plus the bucket to the
 /// server's load, whatever the retry count.
 ///
-/// Retries of requests that were never sent take no token: they cost the
-/// server nothing, and connect attempts are shared by all waiting callers.
+/// Retries of requests that certainly did not run take no token: one never
+/// sent costs the server nothing (connect attempts are shared by all
+/// waiting callers), and one the server turned away before running it
+/// (`LOADING`, `BUSY`, `TRYAGAIN`, ...: [`Error::proves_not_run`](crate::Error::proves_not_run))
+/// cost it a rejection, paced by the backoff. So a restart that answers
+/// `LOADING` for a while does not drain the budget of a busy client.
 ///
 /// Nothing happens on the success path: the bucket refills with time, so a
 /// healthy client never touches it.

@@ -366,11 +366,11 @@ impl Valkey {
                 return give_up(err, failures, GiveUpReason::DeadlineReached, may_have_run);
             }
             // The first retry of a call is free (at most doubling the load);
-            // later ones that reach the server draw on the shared budget.
-            // Taken after the deadline check: a call that gives up on its
-            // deadline spends nothing.
+            // later ones after an attempt that may have run draw on the
+            // shared budget. Taken after the deadline check: a call that
+            // gives up on its deadline spends nothing.
             if failures > 1
-                && err.delivery() != Delivery::NotSent
+                && policy::may_have_run(&err)
                 && inner.budget.as_ref().is_some_and(|b| !b.try_take())
             {
                 return give_up(err, failures, GiveUpReason::BudgetExhausted, may_have_run);

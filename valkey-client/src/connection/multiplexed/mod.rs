@@ -66,8 +66,12 @@ pub struct MultiplexOptions {
     /// A connection with requests outstanding that receives nothing for this
     /// long is declared dead (`None`: never).
     pub response_timeout: Option<Duration>,
-    /// Where RESP3 out-of-band pushes go; dropped when `None`.
-    pub pushes: Option<mpsc::UnboundedSender<Value>>,
+    /// Where RESP3 out-of-band pushes go; dropped when `None`. The channel
+    /// is bounded: a push that finds it full is dropped (and logged at
+    /// debug level), so a reader that falls behind cannot grow the
+    /// client's memory. The shared connection carries no subscription
+    /// (those are refused), so pushes here are rare.
+    pub pushes: Option<mpsc::Sender<Value>>,
 }
 
 impl Default for MultiplexOptions {
