@@ -198,6 +198,36 @@ impl Client {
         })
     }
 
+    /// `GET key`, the value as an owned `Vec<u8>`, each client through its
+    /// own typed API (workload (g)).
+    pub async fn get_vec(&mut self, key: &str) -> Result<Option<Vec<u8>>> {
+        Ok(match self {
+            Client::Valkey(c) => c.get::<Option<Vec<u8>>>(key).await?,
+            Client::Connection(c) => {
+                let reply = c.request(&Cmd::new("GET").arg(key)).await?;
+                valkey_client::FromValue::from_value(reply)?
+            }
+            Client::Bare(c) => c.get(key).await?.map(|b| b.to_vec()),
+            #[cfg(feature = "peers")]
+            Client::Redis(c) => {
+                use redis::AsyncCommands;
+                c.get::<_, Option<Vec<u8>>>(key).await?
+            }
+            #[cfg(feature = "peers")]
+            Client::Fred(c) => {
+                use fred::prelude::KeysInterface;
+                c.get::<Option<Vec<u8>>, _>(key).await?
+            }
+            #[cfg(feature = "peers")]
+            Client::Glide(c) => {
+                glide::cmd::cmd("GET")
+                    .arg(key)
+                    .query_async::<Option<Vec<u8>>>(&**c)
+                    .await?
+            }
+        })
+    }
+
     /// `SET key <64-byte value>`.
     pub async fn set(&mut self, key: &str) -> Result<()> {
         match self {

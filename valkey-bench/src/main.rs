@@ -61,7 +61,12 @@ impl Plan {
             callgrind: true,
             redis_benchmark: true,
             out: PathBuf::from("target/bench"),
-            workloads: vec![Workload::SeqGet, Workload::PipeSet, Workload::Tasks],
+            workloads: vec![
+                Workload::SeqGet,
+                Workload::PipeSet,
+                Workload::Tasks,
+                Workload::GetOnly,
+            ],
         }
     }
 
@@ -85,6 +90,7 @@ enum Workload {
     SeqGet,
     PipeSet,
     Tasks,
+    GetOnly,
 }
 
 impl Workload {
@@ -94,6 +100,10 @@ impl Workload {
             Workload::PipeSet => format!("(b) SET in pipelines of {}, 64 B", plan.batch),
             Workload::Tasks => format!(
                 "(c)/(e) {} tasks sharing one client, GET/SET alternating, 64 B",
+                plan.tasks
+            ),
+            Workload::GetOnly => format!(
+                "(g) {} tasks, each with its own clone, GET only over 1,000 keys, replies as Option<Vec<u8>>, 64 B",
                 plan.tasks
             ),
         }
@@ -106,6 +116,7 @@ impl Workload {
                 Workload::SeqGet => *k != Kind::ValkeyRetry,
                 Workload::PipeSet => !matches!(k, Kind::ValkeyRetry | Kind::BareStdSpin),
                 Workload::Tasks => k.shareable(),
+                Workload::GetOnly => k.shareable() && *k != Kind::ValkeyRetry,
             })
             .collect()
     }
@@ -243,7 +254,8 @@ async fn compare(args: &[String]) -> Result<()> {
                 "a" => Ok(Workload::SeqGet),
                 "b" => Ok(Workload::PipeSet),
                 "c" => Ok(Workload::Tasks),
-                other => Err(format!("--only: unknown workload {other} (a, b or c)")),
+                "g" => Ok(Workload::GetOnly),
+                other => Err(format!("--only: unknown workload {other} (a, b, c or g)")),
             })
             .collect::<std::result::Result<_, _>>()?;
     }
@@ -371,6 +383,12 @@ async fn run_one(plan: &Plan, w: Workload, kind: Kind, port: u16) -> Result<Samp
                 .await?;
             workloads::concurrent_mixed(&client, plan.tasks, plan.task_ops, plan.cap).await
         }
+        Workload::GetOnly => {
+            workloads::prepare_get_only(&mut client).await?;
+            workloads::concurrent_gets(&client, plan.tasks, plan.tasks as u64 * 10, plan.cap)
+                .await?;
+            workloads::concurrent_gets(&client, plan.tasks, plan.task_ops, plan.cap).await
+        }
     }
 }
 
@@ -488,6 +506,15 @@ fn print_table(plan: &Plan, results: &Results, instr: &[Instr]) {
             "(c) valkey-client / redis multiplexed      >= 2.0".into(),
             throughput(
                 Workload::Tasks,
+                Kind::Valkey.name(),
+                Kind::Redis.name(),
+                2.0,
+            ),
+        ),
+        (
+            "(g) valkey-client / redis, GET only        >= 2.0".into(),
+            throughput(
+                Workload::GetOnly,
                 Kind::Valkey.name(),
                 Kind::Redis.name(),
                 2.0,

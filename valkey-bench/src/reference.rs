@@ -68,6 +68,8 @@ pub(crate) fn run_redis_benchmark(
                 ));
             }
         }
+        // No reference row: redis-benchmark has no client-side tasks.
+        Workload::GetOnly => {}
     }
     Ok(rows)
 }

@@ -144,6 +144,68 @@ pub async fn concurrent_mixed(
     })
 }
 
+/// The keys of (g): 1,000 keys of 64-byte values.
+pub fn get_only_keys() -> Vec<String> {
+    (0..1000).map(|i| format!("bench:g:{i}")).collect()
+}
+
+/// Stores the 64-byte value under every key of (g), in pipelines.
+pub async fn prepare_get_only(client: &mut Client) -> Result<()> {
+    for chunk in get_only_keys().chunks(100) {
+        client.set_pipeline(chunk).await?;
+    }
+    Ok(())
+}
+
+/// (g) `tasks` tasks, each with its own clone of the client, `n` GETs in
+/// all over 1,000 keys, each reply read as `Option<Vec<u8>>` (an owned copy,
+/// as an application would keep it). Needs a shareable client.
+pub async fn concurrent_gets(
+    client: &Client,
+    tasks: usize,
+    n: u64,
+    cap: Duration,
+) -> Result<Sample> {
+    let per_task = n / tasks as u64;
+    let keys = std::sync::Arc::new(get_only_keys());
+    let start = Instant::now();
+    let deadline = start + cap;
+    let mut handles = Vec::with_capacity(tasks);
+    for t in 0..tasks {
+        let mut c = client
+            .share()
+            .ok_or("this client cannot be shared between tasks")?;
+        let keys = keys.clone();
+        handles.push(tokio::spawn(async move {
+            let mut done = 0u64;
+            while done < per_task {
+                if done % 32 == 0 && Instant::now() >= deadline {
+                    break;
+                }
+                let key = &keys[(t * 131 + done as usize * 7) % keys.len()];
+                let value = c.get_vec(key).await?;
+                if value.as_ref().map(Vec::len) != Some(64) {
+                    return Err::<u64, crate::BoxError>(
+                        "GET did not return the 64-byte value".into(),
+                    );
+                }
+                done += 1;
+            }
+            Ok(done)
+        }));
+    }
+    let mut ops = 0;
+    for handle in handles {
+        ops += handle.await??;
+    }
+    Ok(Sample {
+        ops,
+        elapsed: start.elapsed(),
+        p50: None,
+        p99: None,
+    })
+}
+
 fn percentile(sorted: &[Duration], q: f64) -> Option<Duration> {
     if sorted.is_empty() {
         return None;
