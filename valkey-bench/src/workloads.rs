@@ -107,41 +107,7 @@ pub async fn concurrent_mixed(
     n: u64,
     cap: Duration,
 ) -> Result<Sample> {
-    let per_task = n / tasks as u64;
-    let start = Instant::now();
-    let deadline = start + cap;
-    let mut handles = Vec::with_capacity(tasks);
-    for t in 0..tasks {
-        let mut c = client
-            .share()
-            .ok_or("this client cannot be shared between tasks")?;
-        let set_key = format!("bench:task:{t}");
-        handles.push(tokio::spawn(async move {
-            let mut done = 0u64;
-            while done < per_task {
-                if done % 32 == 0 && Instant::now() >= deadline {
-                    break;
-                }
-                if done % 2 == 0 {
-                    c.get(GET_KEY).await?;
-                } else {
-                    c.set(&set_key).await?;
-                }
-                done += 1;
-            }
-            Ok::<u64, crate::BoxError>(done)
-        }));
-    }
-    let mut ops = 0;
-    for handle in handles {
-        ops += handle.await??;
-    }
-    Ok(Sample {
-        ops,
-        elapsed: start.elapsed(),
-        p50: None,
-        p99: None,
-    })
+    concurrent(client, tasks, n, cap, TaskOp::Mixed).await
 }
 
 /// The keys of (g): 1,000 keys of 64-byte values.
@@ -166,8 +132,29 @@ pub async fn concurrent_gets(
     n: u64,
     cap: Duration,
 ) -> Result<Sample> {
-    let per_task = n / tasks as u64;
     let keys = std::sync::Arc::new(get_only_keys());
+    concurrent(client, tasks, n, cap, TaskOp::GetOnly(keys)).await
+}
+
+/// What each task of a concurrent workload does per operation.
+#[derive(Clone)]
+enum TaskOp {
+    /// GET of the 64-byte key and SET of the task's own key, alternating.
+    Mixed,
+    /// GET of one of these keys, read as `Option<Vec<u8>>`.
+    GetOnly(std::sync::Arc<Vec<String>>),
+}
+
+/// `tasks` tasks, each with its own handle on `client`, `n` operations in
+/// all, stopped at `cap`.
+async fn concurrent(
+    client: &Client,
+    tasks: usize,
+    n: u64,
+    cap: Duration,
+    op: TaskOp,
+) -> Result<Sample> {
+    let per_task = n / tasks as u64;
     let start = Instant::now();
     let deadline = start + cap;
     let mut handles = Vec::with_capacity(tasks);
@@ -175,23 +162,29 @@ pub async fn concurrent_gets(
         let mut c = client
             .share()
             .ok_or("this client cannot be shared between tasks")?;
-        let keys = keys.clone();
+        let set_key = format!("bench:task:{t}");
+        let op = op.clone();
         handles.push(tokio::spawn(async move {
             let mut done = 0u64;
             while done < per_task {
                 if done % 32 == 0 && Instant::now() >= deadline {
                     break;
                 }
-                let key = &keys[(t * 131 + done as usize * 7) % keys.len()];
-                let value = c.get_vec(key).await?;
-                if value.as_ref().map(Vec::len) != Some(64) {
-                    return Err::<u64, crate::BoxError>(
-                        "GET did not return the 64-byte value".into(),
-                    );
+                match &op {
+                    TaskOp::Mixed if done % 2 == 0 => {
+                        c.get(GET_KEY).await?;
+                    }
+                    TaskOp::Mixed => c.set(&set_key).await?,
+                    TaskOp::GetOnly(keys) => {
+                        let key = &keys[(t * 131 + done as usize * 7) % keys.len()];
+                        if c.get_vec(key).await?.map(|v| v.len()) != Some(64) {
+                            return Err("GET did not return the 64-byte value".into());
+                        }
+                    }
                 }
                 done += 1;
             }
-            Ok(done)
+            Ok::<u64, crate::BoxError>(done)
         }));
     }
     let mut ops = 0;
