@@ -214,7 +214,11 @@ impl fmt::Display for ErrorKind {
 pub enum Delivery {
     /// The request never left the client (or the failure is not tied to one).
     NotSent,
-    /// The request was written, but no reply came: it may have run.
+    /// The request was written, but no reply came: it may have run. For a
+    /// call that was retried, the strongest state over all its attempts
+    /// counts: an earlier attempt that may have run makes the call's error
+    /// `SentNoReply` even when its last attempt was never sent, so
+    /// `NotSent` always means the command did not run.
     SentNoReply,
     /// The server replied (with an error).
     Replied,
@@ -375,10 +379,26 @@ const NOT_RUN_CODES: [&str; 12] = [
     "NOPERM",
 ];
 
+/// Where the server starts echoing a command's arguments in an error reply
+/// (`ERR unknown command 'X', with args beginning with: 'secret' ...`).
+const ECHOED_ARGS: &str = ", with args beginning with:";
+
+/// A server error message as shown by `Display` and `Debug`: the arguments
+/// the server echoes are left out, since they may hold a password or user
+/// data and error messages end up in logs. [`Error::message`] keeps the
+/// whole text.
+fn shown(message: &str) -> std::borrow::Cow<'_, str> {
+    match message.find(ECHOED_ARGS) {
+        Some(at) => format!("{}{ECHOED_ARGS} (left out)", &message[..at]).into(),
+        None => message.into(),
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.inner.server {
-            Some(s) => write!(f, "{}: {}", self.inner.kind, s)?,
+            Some(s) if s.message.is_empty() => write!(f, "{}: {}", self.inner.kind, s.code)?,
+            Some(s) => write!(f, "{}: {} {}", self.inner.kind, s.code, shown(&s.message))?,
             None => write!(f, "{}: {}", self.inner.kind, self.inner.message)?,
         }
         if let Some(source) = &self.inner.source {
@@ -394,7 +414,9 @@ impl fmt::Debug for Error {
         d.field("kind", &self.inner.kind)
             .field("delivery", &self.inner.delivery);
         match &self.inner.server {
-            Some(s) => d.field("code", &s.code).field("message", &s.message),
+            Some(s) => d
+                .field("code", &s.code)
+                .field("message", &shown(&s.message)),
             None => d.field("message", &self.inner.message),
         };
         if let Some(source) = &self.inner.source {
@@ -552,6 +574,19 @@ mod tests {
         assert!(ErrorKind::Response.covers(ErrorKind::ReadOnly));
         assert!(!ErrorKind::ReadOnly.covers(ErrorKind::Response));
         assert!(!ErrorKind::Timeout.covers(ErrorKind::Connection));
+    }
+
+    #[test]
+    fn echoed_arguments_are_left_out_of_display_and_debug() {
+        let err = server("ERR unknown command 'NOSUCH', with args beginning with: 'hunter2' 'x' ");
+        for shown in [err.to_string(), format!("{err:?}")] {
+            assert!(!shown.contains("hunter2"), "{shown}");
+            assert!(shown.contains("unknown command 'NOSUCH'"), "{shown}");
+        }
+        assert!(
+            err.message().contains("hunter2"),
+            "message() keeps the whole text"
+        );
     }
 
     #[test]

@@ -61,3 +61,32 @@ pub async fn bounce_under_load(server: &mut Server) {
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     server.restart().await.expect("restart the server");
 }
+
+/// A client builder for `127.0.0.1:port`, with the library's defaults.
+pub fn local(port: u16) -> ValkeyBuilder {
+    Valkey::builder().host("127.0.0.1").port(port)
+}
+
+/// `blocked_clients` from the server's `INFO clients`: how many clients
+/// wait in a blocking command right now.
+pub async fn blocked_clients(server: &Server) -> usize {
+    let info = server.info("clients").await.expect("INFO clients");
+    valkey_testkit::info_field(&info, "blocked_clients")
+        .and_then(|v| v.parse().ok())
+        .expect("blocked_clients in INFO clients")
+}
+
+/// Polls `blocked_clients` every 10 ms until it is `n`, for at most `limit`;
+/// whether it got there.
+pub async fn wait_blocked_clients(server: &Server, n: usize, limit: std::time::Duration) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if blocked_clients(server).await == n {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}

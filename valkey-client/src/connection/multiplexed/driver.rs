@@ -97,6 +97,10 @@ impl Driver {
     pub(super) async fn run(mut self, shared: Arc<Shared>) {
         let failure = std::future::poll_fn(|cx| self.poll_run(&shared, cx)).await;
         self.finish(&shared, failure);
+        // The guard task ends once it sees the connection closed.
+        if let Some(guard) = shared.lifo_guard.get() {
+            guard.wake_by_ref();
+        }
         // A polite close; the peer may be gone already, so errors are moot.
         let _ = std::future::poll_fn(|cx| Pin::new(&mut self.stream).poll_shutdown(cx)).await;
     }

@@ -17,7 +17,10 @@
 //!   request future polled once and then held (in a `select!`, a collection,
 //!   a busy task) delays nobody but itself. (An earlier version let a lone
 //!   caller drive the socket itself to save a task switch; a held leader
-//!   stalled every other caller, so that path is gone.)
+//!   stalled every other caller, so that path is gone.) On a multi-thread
+//!   runtime the wake-up of the driver is followed by one of a guard task,
+//!   so that the driver never sits in the LIFO slot of a worker that the
+//!   waking caller then keeps busy (see [`Shared::wake_driver`]).
 //! - **Lock order:** a mailbox's cell lock is never held while taking the
 //!   queue lock, and the queue lock is held only for a copy and a push.
 //! - **One mailbox, one answer:** the driver hands out every reply to the
@@ -38,8 +41,8 @@ mod mailbox;
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::Waker;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -127,6 +130,9 @@ struct Shared {
     /// The permits `room` started with.
     max_in_flight: u32,
     addr: String,
+    /// On a multi-thread runtime: the waker of a task that does nothing,
+    /// woken right after the driver (see [`Shared::wake_driver`]).
+    lifo_guard: OnceLock<Waker>,
 }
 
 impl Shared {
@@ -188,9 +194,21 @@ impl Shared {
     }
 
     /// Wakes the driver task, if it waits for requests.
+    ///
+    /// On a multi-thread runtime, tokio puts a task woken from a worker into
+    /// that worker's LIFO slot, which other workers never steal
+    /// (tokio-rs/tokio#4941). A caller that queues a request and then keeps
+    /// its worker busy (CPU work, a blocking call) would hold the driver,
+    /// and every other caller, until it yields. Waking the guard task right
+    /// after pushes the driver out of the slot into the worker's run queue,
+    /// where an idle worker takes it; the guard is what stays stuck, and it
+    /// has nothing to do.
     fn wake_driver(&self, driver: Option<Waker>) {
         if let Some(driver) = driver {
             driver.wake();
+            if let Some(guard) = self.lifo_guard.get() {
+                guard.wake_by_ref();
+            }
         }
     }
 
@@ -270,6 +288,19 @@ impl Shared {
     }
 }
 
+/// The guard task of [`Shared::wake_driver`]: it only lends its waker, and
+/// ends with the connection.
+async fn lifo_guard(shared: Weak<Shared>) {
+    std::future::poll_fn(|cx| match shared.upgrade() {
+        Some(shared) if shared.alive.load(Ordering::Acquire) => {
+            let _ = shared.lifo_guard.set(cx.waker().clone());
+            Poll::Pending
+        }
+        _ => Poll::Ready(()),
+    })
+    .await
+}
+
 /// Closes the connection when the last handle goes.
 struct Handle {
     shared: Arc<Shared>,
@@ -331,9 +362,14 @@ impl Multiplexed {
             mailboxes: MailboxPool::default(),
             max_in_flight,
             addr,
+            lifo_guard: OnceLock::new(),
         });
+        let runtime = tokio::runtime::Handle::current();
+        if runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread {
+            runtime.spawn(lifo_guard(Arc::downgrade(&shared)));
+        }
         let driver = Driver::new(stream, read_buf, limits, options);
-        tokio::spawn(driver.run(shared.clone()));
+        runtime.spawn(driver.run(shared.clone()));
         Ok(Multiplexed {
             handle: Arc::new(Handle { shared }),
             protocol,
