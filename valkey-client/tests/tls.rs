@@ -3,24 +3,10 @@
 //! for the test.
 
 use valkey_client::{Cmd, Connection, ConnectionConfig, ErrorKind, TlsConfig};
-use valkey_testkit::{Server, ServerConfig, TlsOptions, TlsTerminator};
 
-async fn server_behind_tls(require_client_cert: bool) -> (Server, TlsTerminator) {
-    let server = Server::start(ServerConfig::new()).await.unwrap();
-    let tls = TlsTerminator::start(
-        server.port(),
-        TlsOptions {
-            require_client_cert,
-        },
-    )
-    .await
-    .unwrap();
-    (server, tls)
-}
+mod common;
 
-fn tls_config(tls: &TlsTerminator, host: &str, ca_pem: &str) -> ConnectionConfig {
-    ConnectionConfig::tcp(host, tls.port()).tls(TlsConfig::new().ca_cert_pem(ca_pem))
-}
+use common::{server_behind_tls, tls_config};
 
 #[tokio::test]
 async fn verified_tls_connection_works() {

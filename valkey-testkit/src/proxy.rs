@@ -200,9 +200,24 @@ impl FaultProxy {
     /// A connection that had any traffic swallowed stays a black hole for good,
     /// since its client waits for replies that will never come; turning the
     /// black hole off relays again on connections that were idle meanwhile and
-    /// on new ones.
+    /// on new ones. To silence just the connections open now, use
+    /// [`black_hole_open_connections`](Self::black_hole_open_connections).
     pub fn black_hole(&self, on: bool) {
         lock(&self.shared.control).black_hole = on;
+    }
+
+    /// Turns every connection open now into a black hole, for good: what
+    /// its client sends is read and dropped, nothing reaches the server and
+    /// nothing comes back (replies already on their way included). New
+    /// connections, and connections still waiting in the accept backlog, relay
+    /// as usual, and so do later ones: unlike [`black_hole`](Self::black_hole)
+    /// this is not a switch. [`heal`](Self::heal) does not revive them.
+    ///
+    /// It stands for a flow that a NAT or firewall dropped while new ones
+    /// still get through: a client that keeps using its connection waits
+    /// forever, one that gives up on it and reconnects recovers at once.
+    pub fn black_hole_open_connections(&self) {
+        self.shared.black_hole_accepted();
     }
 
     /// Refuses new connections (`ECONNREFUSED`) while `on`, by closing the

@@ -183,6 +183,46 @@ async fn black_hole_times_out_until_healed() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn black_hole_open_connections_spares_new_ones() {
+    let (server, proxy) = setup().await;
+    let silent = || config(&proxy).response_timeout(Some(Duration::from_millis(300)));
+    let mut used = Connection::connect(&silent()).await.unwrap();
+    used.request(&Cmd::new("PING")).await.unwrap();
+    // Idle since its handshake: open all the same, so black-holed too.
+    let mut idle = Connection::connect(&silent()).await.unwrap();
+    let mut kept = Connection::connect(&silent()).await.unwrap();
+    proxy.black_hole_open_connections();
+    for conn in [&mut used, &mut idle] {
+        let err = conn
+            .request(&Cmd::new("SET").arg("k").arg("lost"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    }
+    assert_eq!(
+        get_int(&server, "k").await,
+        None,
+        "nothing reached the server"
+    );
+    assert_eq!(proxy.commands_seen("SET"), 0);
+    // A connection opened afterwards relays as usual...
+    let mut fresh = Connection::connect(&silent()).await.unwrap();
+    fresh
+        .request(&Cmd::new("SET").arg("k").arg("7"))
+        .await
+        .unwrap();
+    assert_eq!(get_int(&server, "k").await, Some(7));
+    // ...and heal() does not revive the black-holed ones.
+    proxy.heal();
+    let err = kept.request(&Cmd::new("PING")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert_eq!(
+        fresh.request(&Cmd::new("PING")).await.unwrap().as_str(),
+        Some("PONG")
+    );
+}
+
 #[tokio::test]
 async fn refused_connections_fail_fast_then_recover() {
     let (_server, proxy) = setup().await;

@@ -165,7 +165,13 @@ impl Call for PipelineCall<'_> {
                 return Err(err);
             }
         };
-        if let Some(err) = replies.iter().find_map(|r| r.as_ref().err()) {
+        // Any command left without its reply by a timeout makes the
+        // connection suspect, whatever error replies came before it.
+        if let Some(err) = replies
+            .iter()
+            .filter_map(|r| r.as_ref().err())
+            .find(|e| super::is_suspect(e))
+        {
             client.after_failure(&conn, err);
         }
         // A command that may have run in an earlier attempt keeps saying so.

@@ -431,7 +431,7 @@ impl Valkey {
     /// outstanding makes the connection suspect: it is retired, so the next
     /// request (a retry included) runs on a fresh one.
     fn after_failure(&self, conn: &Multiplexed, err: &Error) {
-        if err.kind() == ErrorKind::Timeout && err.delivery() == Delivery::SentNoReply {
+        if is_suspect(err) {
             self.inner.manager.retire(conn);
         }
     }
@@ -497,6 +497,12 @@ fn check_pipeline(pipe: &Pipeline) -> Result<bool> {
         }
     }
     Ok(transaction)
+}
+
+/// Whether a failed request leaves its connection suspect: it timed out
+/// with its reply outstanding.
+fn is_suspect(err: &Error) -> bool {
+    err.kind() == ErrorKind::Timeout && err.delivery() == Delivery::SentNoReply
 }
 
 /// The error for a command that may not run on the shared connection.

@@ -2,8 +2,10 @@
 //! hence the `dead_code` allowance.
 #![allow(dead_code)]
 
-use valkey_client::{ExponentialBackoff, Retry, Valkey, ValkeyBuilder};
-use valkey_testkit::{FaultProxy, Server, ServerConfig};
+use valkey_client::{
+    ConnectionConfig, ExponentialBackoff, Retry, TlsConfig, Valkey, ValkeyBuilder,
+};
+use valkey_testkit::{FaultProxy, Server, ServerConfig, TlsOptions, TlsTerminator};
 
 /// A server that puts every write on disk before replying (AOF, fsync
 /// always), so a kill or restart loses nothing: tests can then require that
@@ -89,4 +91,26 @@ pub async fn wait_blocked_clients(server: &Server, n: usize, limit: std::time::D
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
+}
+
+/// A server with a TLS terminator (stunnel) in front of it; with
+/// `require_client_cert`, clients must present the test client certificate.
+pub async fn server_behind_tls(require_client_cert: bool) -> (Server, TlsTerminator) {
+    let server = Server::start(ServerConfig::new())
+        .await
+        .expect("start a valkey-server");
+    let tls = TlsTerminator::start(
+        server.port(),
+        TlsOptions {
+            require_client_cert,
+        },
+    )
+    .await
+    .expect("start the TLS terminator");
+    (server, tls)
+}
+
+/// A connection to the TLS terminator as `host`, trusting `ca_pem`.
+pub fn tls_config(tls: &TlsTerminator, host: &str, ca_pem: &str) -> ConnectionConfig {
+    ConnectionConfig::tcp(host, tls.port()).tls(TlsConfig::new().ca_cert_pem(ca_pem))
 }

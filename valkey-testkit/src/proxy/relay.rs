@@ -19,8 +19,9 @@ const READ_CHUNK: usize = 16 * 1024;
 const REPLY_WAIT: Duration = Duration::from_secs(2);
 
 /// State the two directions of one connection share.
-#[derive(Default)]
 struct ConnState {
+    /// The connection's id, in accept order.
+    id: u64,
     /// Set once traffic was swallowed by the black hole: the stream is out of
     /// step for good, so this connection relays nothing any more.
     swallowed: AtomicBool,
@@ -30,13 +31,21 @@ struct ConnState {
 }
 
 impl ConnState {
+    fn new(id: u64) -> ConnState {
+        ConnState {
+            id,
+            swallowed: AtomicBool::new(false),
+            target: Mutex::new(None),
+        }
+    }
+
     /// Whether to drop traffic: the black hole is on, or was on for this
-    /// connection.
+    /// connection, or this connection was black-holed on its own.
     fn swallows(&self, shared: &Shared) -> bool {
         if self.swallowed.load(Ordering::Relaxed) {
             return true;
         }
-        if shared.black_hole() {
+        if shared.black_hole() || shared.black_holed(self.id) {
             self.swallowed.store(true, Ordering::Relaxed);
             return true;
         }
@@ -137,7 +146,7 @@ pub(super) async fn serve(shared: &Shared, mut client: TcpStream, id: u64) {
     // Forwarded chunks are whole commands and replies: send them at once.
     let _ = client.set_nodelay(true);
     let _ = upstream.set_nodelay(true);
-    let conn = ConnState::default();
+    let conn = ConnState::new(id);
     let (client_read, client_write) = client.split();
     let (upstream_read, upstream_write) = upstream.split();
     tokio::select! {

@@ -77,6 +77,9 @@ pub(super) struct Shared {
     pub(super) forwarded: AtomicUsize,
     pub(super) triggered: AtomicUsize,
     pub(super) next_conn: AtomicU64,
+    /// Connections with a lower id are black holes for good
+    /// (`FaultProxy::black_hole_open_connections`).
+    pub(super) black_hole_below: AtomicU64,
 }
 
 /// Locks a mutex, ignoring poisoning: the data is counters and flags that stay
@@ -113,6 +116,7 @@ impl Shared {
             forwarded: AtomicUsize::new(0),
             triggered: AtomicUsize::new(0),
             next_conn: AtomicU64::new(0),
+            black_hole_below: AtomicU64::new(0),
         })
     }
 
@@ -122,6 +126,19 @@ impl Shared {
 
     pub(super) fn black_hole(&self) -> bool {
         lock(&self.control).black_hole
+    }
+
+    /// Makes every connection accepted so far a black hole for good.
+    pub(super) fn black_hole_accepted(&self) {
+        // Ids are handed out in accept order, so every connection accepted
+        // so far has a lower one.
+        let next = self.next_conn.load(Ordering::Relaxed);
+        self.black_hole_below.fetch_max(next, Ordering::Relaxed);
+    }
+
+    /// Whether connection `id` was black-holed by `black_hole_accepted`.
+    pub(super) fn black_holed(&self, id: u64) -> bool {
+        id < self.black_hole_below.load(Ordering::Relaxed)
     }
 
     /// Decides the fate of a command named `name`, consuming an armed fault
