@@ -224,3 +224,36 @@ async fn a_pipeline_timed_out_after_an_error_reply_retires_its_connection() {
         .await
         .unwrap();
 }
+
+/// A connect attempt whose handshake a dead link swallowed is shared by the
+/// callers that need a connection meanwhile, but not beyond their
+/// deadlines: once the link is back, the next call opens a new connection at
+/// once instead of joining the stuck attempt until the connect timeout (5 s
+/// by default, kept here) ends it.
+#[tokio::test]
+async fn a_stuck_connect_attempt_is_not_shared_past_its_callers_deadlines() {
+    let (_server, proxy) = server_and_proxy().await;
+    let client = client(&proxy).await;
+    client.set("k", "v").await.unwrap();
+    // Everything goes silent: the connection in use and every new one.
+    proxy.black_hole(true);
+    let err = client.get::<Option<String>>("k").await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    // This call's connect attempt is swallowed in its handshake.
+    let err = client.get::<Option<String>>("k").await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert_eq!(err.delivery(), Delivery::NotSent, "{err}");
+    // The link comes back; the swallowed connection stays dead for good.
+    proxy.black_hole(false);
+    let started = Instant::now();
+    let got: Option<String> = client
+        .get("k")
+        .await
+        .unwrap_or_else(|e| panic!("the call after the link came back failed: {e}"));
+    assert_eq!(got.as_deref(), Some("v"));
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "recovery took {:?}: the stuck attempt was shared",
+        started.elapsed()
+    );
+}

@@ -109,7 +109,7 @@ impl Manager {
     /// none. The attempt runs in its own task, so a caller that stops
     /// waiting (or is never polled again) holds up nobody else.
     async fn connect_shared(self: &Arc<Self>) -> Result<Multiplexed> {
-        let mut outcome = {
+        let outcome = {
             let mut state = self.connect.lock().unwrap_or_else(|p| p.into_inner());
             if let Some(conn) = self.live() {
                 return Ok(conn);
@@ -119,15 +119,22 @@ impl Manager {
                 None => {
                     let (tx, rx) = watch::channel(None);
                     state.in_flight = Some(rx.clone());
-                    tokio::spawn(self.clone().connect_attempt(tx));
+                    tokio::spawn(self.clone().connect_attempt(tx, rx.clone()));
                     rx
                 }
             }
         };
-        match outcome.wait_for(Option::is_some).await {
+        let mut waiting = Waiting {
+            manager: self,
+            outcome,
+            answered: false,
+        };
+        let result = match waiting.outcome.wait_for(Option::is_some).await {
             Ok(result) => result.clone().unwrap_or_else(|| Err(self.attempt_lost())),
             Err(_) => Err(self.attempt_lost()),
-        }
+        };
+        waiting.answered = true;
+        result
     }
 
     fn attempt_lost(&self) -> Error {
@@ -141,8 +148,12 @@ impl Manager {
     }
 
     /// One connect attempt, within the connect timeout; its outcome goes to
-    /// every caller waiting for it.
-    async fn connect_attempt(self: Arc<Self>, outcome: watch::Sender<Option<Result<Multiplexed>>>) {
+    /// every caller waiting for it. `this` identifies the attempt.
+    async fn connect_attempt(
+        self: Arc<Self>,
+        outcome: watch::Sender<Option<Result<Multiplexed>>>,
+        this: watch::Receiver<Option<Result<Multiplexed>>>,
+    ) {
         let result = match Connection::connect(&self.config).await {
             Ok(conn) => Multiplexed::new(conn, self.mux_options.clone()),
             Err(e) => Err(e),
@@ -151,11 +162,22 @@ impl Manager {
         .map_err(|e| e.with_delivery(Delivery::NotSent));
         let failed_before = {
             let mut state = self.connect.lock().unwrap_or_else(|p| p.into_inner());
-            state.in_flight = None;
+            if state
+                .in_flight
+                .as_ref()
+                .is_some_and(|r| r.same_channel(&this))
+            {
+                state.in_flight = None;
+            }
             let failed_before = state.failures;
             match &result {
                 Ok(conn) => {
-                    *self.current.write().unwrap_or_else(|p| p.into_inner()) = Some(conn.clone());
+                    let mut current = self.current.write().unwrap_or_else(|p| p.into_inner());
+                    // An attempt given up on by its callers may finish after
+                    // a newer one: the live connection stays.
+                    if !current.as_ref().is_some_and(Multiplexed::is_alive) {
+                        *current = Some(conn.clone());
+                    }
                     state.failures = 0;
                 }
                 Err(_) => state.failures = state.failures.saturating_add(1),
@@ -184,6 +206,35 @@ impl Manager {
         let weak = Arc::downgrade(self);
         let cause = cause.clone();
         tokio::spawn(reconnect_loop(weak, self.reconnect.clone(), cause));
+    }
+}
+
+/// A caller waiting for a shared connect attempt. A caller that stops
+/// waiting before the outcome (its deadline passed, its future was dropped)
+/// leaves the attempt to finish on its own but no longer shares it with
+/// later callers: an attempt stuck in a handshake that a dead link
+/// swallowed would otherwise hold every caller until the connect timeout,
+/// even after the link came back.
+struct Waiting<'a> {
+    manager: &'a Manager,
+    outcome: watch::Receiver<Option<Result<Multiplexed>>>,
+    answered: bool,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        if self.answered {
+            return;
+        }
+        let manager = self.manager;
+        let mut state = manager.connect.lock().unwrap_or_else(|p| p.into_inner());
+        if state
+            .in_flight
+            .as_ref()
+            .is_some_and(|r| r.same_channel(&self.outcome))
+        {
+            state.in_flight = None;
+        }
     }
 }
 
