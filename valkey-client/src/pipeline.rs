@@ -4,7 +4,7 @@
 use bytes::{BufMut, BytesMut};
 
 use crate::cmd::{Cmd, ToArg};
-use crate::command;
+use crate::command::{self, ConnectionUse};
 use crate::error::{Error, ErrorKind, Result};
 use crate::resp::{self, Limits, Value, put_header};
 
@@ -52,6 +52,15 @@ pub struct Pipeline {
     /// client checks the commands before sending (a cheap filter on names
     /// keeps the common pipeline from being decoded).
     needs_use_check: bool,
+}
+
+/// What [`Pipeline::shared_use`] found.
+#[derive(Debug, Default)]
+pub(crate) struct PipelineUse {
+    /// The pipeline is exactly one `MULTI ... EXEC` transaction.
+    pub(crate) transaction: bool,
+    /// The first blocking command outside a transaction, if any.
+    pub(crate) blocking: Option<String>,
 }
 
 /// Shows the command names and counts, never argument values (they may
@@ -156,10 +165,42 @@ impl Pipeline {
         self.needs_use_check = false;
     }
 
-    /// Whether some command may need a connection of its own or be refused
-    /// on a shared one (see [`command::connection_use`]).
-    pub(crate) fn needs_use_check(&self) -> bool {
-        self.needs_use_check
+    /// How the pipeline may use a shared connection (see
+    /// [`command::connection_use`]): an error for a connection-state command,
+    /// unless the pipeline is exactly one `MULTI ... EXEC` transaction, which
+    /// is atomic on the wire (blocking commands inside it do not block).
+    /// Commands are decoded back only when a cheap filter on their names,
+    /// applied as they were added, says one may be special.
+    pub(crate) fn shared_use(&mut self) -> Result<PipelineUse> {
+        let mut usage = PipelineUse::default();
+        if !self.needs_use_check {
+            return Ok(usage);
+        }
+        // Closes the last command, so it decodes.
+        self.encoded()?;
+        let n = self.len();
+        let is = |i: usize, name: &str| {
+            self.command(i)
+                .is_some_and(|c| c.name().eq_ignore_ascii_case(name))
+        };
+        usage.transaction = n >= 2 && is(0, "MULTI") && is(n - 1, "EXEC");
+        for i in 0..n {
+            let Some(cmd) = self.command(i) else {
+                continue;
+            };
+            match command::connection_use(&cmd) {
+                ConnectionUse::Shared => {}
+                ConnectionUse::Blocking(_) if usage.transaction => {}
+                ConnectionUse::Blocking(_) => {
+                    usage
+                        .blocking
+                        .get_or_insert_with(|| cmd.name().to_ascii_uppercase());
+                }
+                ConnectionUse::State(_) if usage.transaction && (i == 0 || i == n - 1) => {}
+                ConnectionUse::State(state) => return Err(state.refusal()),
+            }
+        }
+        Ok(usage)
     }
 
     /// The encoded commands, ready to write.

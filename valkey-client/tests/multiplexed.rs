@@ -145,11 +145,9 @@ async fn killed_server_fails_outstanding_requests_as_sent() {
     assert_eq!(err.delivery(), Delivery::SentNoReply);
 }
 
-/// A caller alone on the connection drives the socket itself and hands it
-/// back to the driver task when its reply is in. The task must then be
-/// watching: a server that closes the idle connection is noticed at once,
-/// so the next request fails unsent (safe to retry) instead of being
-/// written into a dead socket.
+/// Between requests the driver task keeps watching the socket: a server
+/// that closes the idle connection is noticed at once, so the next request
+/// fails unsent (safe to retry) instead of being written into a dead socket.
 #[tokio::test]
 async fn an_idle_connection_closed_by_the_server_is_noticed_without_a_request() {
     let server = Server::start(ServerConfig::new()).await.unwrap();
@@ -291,4 +289,40 @@ async fn a_lone_caller_on_a_silent_connection_is_told_it_is_dead() {
     );
     assert_unanswered_timeout(&err);
     assert!(!conn.is_alive());
+}
+
+/// The lower-level shared connection refuses connection-state commands
+/// itself, alone and in a pipeline, before anything is written: a
+/// `SUBSCRIBE` would otherwise hand later callers the wrong replies. An
+/// exact `MULTI ... EXEC` pipeline is atomic on the wire and allowed.
+#[tokio::test]
+async fn connection_state_commands_are_refused_before_sending() {
+    let server = Server::start(ServerConfig::new()).await.unwrap();
+    let conn = mux(&server, MultiplexOptions::default()).await;
+    for cmd in [
+        Cmd::new("SUBSCRIBE").arg("news"),
+        Cmd::new("multi"),
+        Cmd::new("SELECT").arg(1),
+        Cmd::new("CLIENT").arg("REPLY").arg("OFF"),
+    ] {
+        let err = conn.send(&cmd, None).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::StatefulCommand, "{err}");
+        assert_eq!(err.delivery(), Delivery::NotSent, "{err}");
+        let mut pipe = valkey_client::Pipeline::new();
+        pipe.cmd("SET").arg("k").arg("v");
+        pipe.add(&cmd);
+        let err = conn.send_pipeline(&mut pipe, None).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::StatefulCommand, "{err}");
+    }
+    // Nothing of the refused pipelines ran, and the connection is intact.
+    let got = conn.send(&Cmd::new("GET").arg("k"), None).await.unwrap();
+    assert_eq!(got, valkey_client::Value::Nil);
+    let mut tx = valkey_client::Pipeline::new();
+    tx.cmd("MULTI");
+    tx.cmd("SET").arg("k").arg("v");
+    tx.cmd("EXEC");
+    let replies = conn.send_pipeline(&mut tx, None).await.unwrap();
+    assert!(replies.iter().all(Result::is_ok), "{replies:?}");
+    let got = conn.send(&Cmd::new("GET").arg("k"), None).await.unwrap();
+    assert_eq!(got.as_str(), Some("v"));
 }

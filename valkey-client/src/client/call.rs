@@ -158,6 +158,7 @@ impl Call for PipelineCall<'_> {
         // tell what may have run.
         let (conn, limit) = client.connection(deadline).await?;
         let (bytes, starts) = self.pipe.encoded_from(from)?;
+        // Checked by the caller (`Pipeline::shared_use`).
         let mut replies = match conn.send_encoded(bytes, starts, limit).await {
             Ok(replies) => replies,
             Err(err) => {

@@ -16,7 +16,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::cmd::{Cmd, ToArg};
-use crate::command::{self, ConnectionUse, StateCommand};
+use crate::command::{self, ConnectionUse};
 use crate::connection::Multiplexed;
 use crate::error::{Delivery, Error, ErrorKind, Result};
 use crate::from_value::FromValue;
@@ -232,11 +232,18 @@ impl Valkey {
         options: &CallOptions,
     ) -> Result<Vec<Result<Value>>> {
         pipe.encoded()?;
-        let transaction = if pipe.needs_use_check() {
-            check_pipeline(pipe)?
-        } else {
-            false
-        };
+        let usage = pipe.shared_use()?;
+        if let Some(name) = usage.blocking {
+            return Err(Error::new(
+                ErrorKind::StatefulCommand,
+                format!(
+                    "{name} blocks its connection and cannot run in a pipeline on the shared \
+                     connection: send it alone with Valkey::request, which runs it on a \
+                     dedicated connection"
+                ),
+            ));
+        }
+        let transaction = usage.transaction;
         let deadline = self.deadline(options);
         let mut call = PipelineCall::new(pipe, transaction);
         let err = match call.attempt(self, deadline).await {
@@ -269,7 +276,7 @@ impl Valkey {
                 self.retry_loop(cmd.name(), &mut call, deadline, options, err)
                     .await
             }
-            ConnectionUse::State(state) => Err(refused(state)),
+            ConnectionUse::State(state) => Err(state.refusal()),
         }
     }
 
@@ -406,7 +413,7 @@ impl Valkey {
             Some(conn) if deadline.is_none() => (conn, self.inner.response_timeout),
             _ => self.connection(deadline).await?,
         };
-        let result = conn.send(cmd, limit).await;
+        let result = conn.send_unchecked(cmd, limit).await;
         if let Err(err) = &result {
             self.after_failure(&conn, err);
         }
@@ -464,57 +471,10 @@ impl Valkey {
     }
 }
 
-/// Checks that every command of a pipeline may run on the shared
-/// connection; `true` when the pipeline is exactly one `MULTI ... EXEC`
-/// transaction, which is atomic on the wire and so allowed (blocking
-/// commands inside it do not block).
-fn check_pipeline(pipe: &Pipeline) -> Result<bool> {
-    let n = pipe.len();
-    let name_of = |i: usize| pipe.command(i).map(|c| c.name().to_ascii_lowercase());
-    let transaction = n >= 2
-        && name_of(0).as_deref() == Some("multi")
-        && name_of(n - 1).as_deref() == Some("exec");
-    for i in 0..n {
-        let Some(cmd) = pipe.command(i) else {
-            continue;
-        };
-        match command::connection_use(&cmd) {
-            ConnectionUse::Shared => {}
-            ConnectionUse::Blocking(_) if transaction => {}
-            ConnectionUse::Blocking(_) => {
-                return Err(Error::new(
-                    ErrorKind::StatefulCommand,
-                    format!(
-                        "{} blocks its connection and cannot run in a pipeline on the shared \
-                         connection: send it alone with Valkey::request, which runs it on a \
-                         dedicated connection",
-                        cmd.name().to_ascii_uppercase()
-                    ),
-                ));
-            }
-            ConnectionUse::State(_) if transaction && (i == 0 || i == n - 1) => {}
-            ConnectionUse::State(state) => return Err(refused(state)),
-        }
-    }
-    Ok(transaction)
-}
-
 /// Whether a failed request leaves its connection suspect: it timed out
 /// with its reply outstanding.
 fn is_suspect(err: &Error) -> bool {
     err.kind() == ErrorKind::Timeout && err.delivery() == Delivery::SentNoReply
-}
-
-/// The error for a command that may not run on the shared connection.
-fn refused(state: &StateCommand) -> Error {
-    Error::new(
-        ErrorKind::StatefulCommand,
-        format!(
-            "{} changes the state of its connection and cannot run on the shared connection: {}",
-            state.name.replace('|', " ").to_ascii_uppercase(),
-            state.instead
-        ),
-    )
 }
 
 /// The error for a call whose deadline passed before its request was sent.

@@ -32,6 +32,7 @@ use super::repeat::const_eq;
 use super::table_generated::COMMANDS;
 use super::{CommandFlags, CommandInfo};
 use crate::Cmd;
+use crate::error::{Error, ErrorKind};
 
 /// How a command may use a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +71,22 @@ pub struct StateCommand {
     pub why: &'static str,
     /// The API to use instead, in one sentence.
     pub instead: &'static str,
+}
+
+impl StateCommand {
+    /// The error for this command sent on a shared connection: kind
+    /// [`ErrorKind::StatefulCommand`], naming the command and what to use
+    /// instead.
+    pub fn refusal(&self) -> Error {
+        Error::new(
+            ErrorKind::StatefulCommand,
+            format!(
+                "{} changes the state of its connection and cannot run on a shared connection: {}",
+                self.name.replace('|', " ").to_ascii_uppercase(),
+                self.instead
+            ),
+        )
+    }
 }
 
 const SUBSCRIBER: &str = "use a Subscriber (pub/sub API) on its own connection";

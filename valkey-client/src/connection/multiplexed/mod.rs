@@ -51,6 +51,7 @@ use tokio::time::Instant;
 
 use super::{Connection, READ_CHUNK};
 use crate::cmd::Cmd;
+use crate::command::{self, ConnectionUse};
 use crate::config::Protocol;
 use crate::error::{Delivery, Error, ErrorKind, Result};
 use crate::pipeline::{Pipeline, Starts};
@@ -403,7 +404,26 @@ impl Multiplexed {
     /// Sends one command and waits for its reply, at most `timeout` in all
     /// (the wait for room in flight included). A server error reply comes
     /// back as an `Err` of its kind.
+    ///
+    /// A command that changes the state of its connection (`SUBSCRIBE`,
+    /// `MULTI`, `SELECT`, `CLIENT REPLY`, ...: [`command::state_commands`])
+    /// is refused with [`ErrorKind::StatefulCommand`]: it would change the
+    /// connection under every other caller. A blocking command is sent, but
+    /// holds up every other caller until it returns; the
+    /// [`Valkey`](crate::Valkey) client runs those on dedicated connections.
     pub async fn send(&self, cmd: &Cmd, timeout: Option<Duration>) -> Result<Value> {
+        if let ConnectionUse::State(state) = command::connection_use(cmd) {
+            return Err(state.refusal());
+        }
+        self.send_unchecked(cmd, timeout).await
+    }
+
+    /// [`Multiplexed::send`] of a command the caller has classified already.
+    pub(crate) async fn send_unchecked(
+        &self,
+        cmd: &Cmd,
+        timeout: Option<Duration>,
+    ) -> Result<Value> {
         let Some((limit, deadline)) =
             timeout.and_then(|limit| Some((limit, Instant::now().checked_add(limit)?)))
         else {
@@ -434,13 +454,17 @@ impl Multiplexed {
     /// included). Each result is one command's reply or error; a command
     /// left without a reply (timeout, lost connection) gets an error whose
     /// [`Delivery`] says whether it was written. The outer error is for a
-    /// pipeline that cannot be sent at all (an invalid one, or more commands
-    /// than `max_in_flight`).
+    /// pipeline that cannot be sent at all (an invalid one, more commands
+    /// than `max_in_flight`, or a connection-state command outside an exact
+    /// `MULTI ... EXEC`).
     pub async fn send_pipeline(
         &self,
         pipeline: &mut Pipeline,
         timeout: Option<Duration>,
     ) -> Result<Vec<Result<Value>>> {
+        // Connection-state commands are refused, as in `send`, unless the
+        // pipeline is exactly one MULTI ... EXEC transaction.
+        pipeline.shared_use()?;
         let (bytes, starts) = pipeline.encoded_from(0)?;
         self.send_encoded(bytes, starts, timeout).await
     }
