@@ -297,10 +297,10 @@ impl Driver {
         }
     }
 
-    /// Hands out at most `budget` replies from `read_buf`; `Ok(true)` when
-    /// more may be waiting there.
+    /// Hands out replies from `read_buf` until `budget` callers have their
+    /// answer; `Ok(true)` when more may be waiting there.
     fn dispatch_replies(&mut self, shared: &Shared, budget: usize) -> Result<bool> {
-        let mut handed = 0;
+        let (mut handed, mut completed) = (0, 0);
         // On an error the connection closes, and its permits with it.
         while let Some(value) = resp::decode(&mut self.read_buf, &self.limits)? {
             if let Value::Push(_) = value {
@@ -330,15 +330,20 @@ impl Driver {
                 }
                 value => Ok(value),
             };
-            shared.mailboxes.fill(pending.mailbox, result);
             handed += 1;
-            if handed == budget {
-                break;
+            // The budget counts callers let go: the replies of a pipeline
+            // gather in one mailbox, and yielding before its last one would
+            // only cost the scheduler a pass with nobody to run.
+            if shared.mailboxes.fill(pending.mailbox, result) {
+                completed += 1;
+                if completed == budget {
+                    break;
+                }
             }
         }
         // One call for the whole chunk: giving permits back takes a lock.
         shared.room.add_permits(handed);
-        Ok(handed == budget && !self.read_buf.is_empty())
+        Ok(completed == budget && !self.read_buf.is_empty())
     }
 
     fn eof_error(&self, shared: &Shared) -> Error {

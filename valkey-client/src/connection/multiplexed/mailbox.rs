@@ -111,8 +111,9 @@ impl MailboxPool {
         }
     }
 
-    /// Delivers a reply (driver side).
-    pub(super) fn fill(&self, mailbox: Arc<Mailbox>, result: Result<Value>) {
+    /// Delivers a reply (driver side); `true` when it completed the mailbox,
+    /// so that its caller can go on.
+    pub(super) fn fill(&self, mailbox: Arc<Mailbox>, result: Result<Value>) -> bool {
         let mut cell = mailbox.lock();
         if cell.expected > 1 {
             cell.delivered += 1;
@@ -120,7 +121,7 @@ impl MailboxPool {
                 cell.batch.push(result);
             }
             if cell.delivered < cell.expected {
-                return;
+                return false;
             }
         } else if !cell.abandoned {
             cell.value = Some(result);
@@ -128,7 +129,7 @@ impl MailboxPool {
         if cell.abandoned {
             drop(cell);
             self.give(mailbox);
-            return;
+            return false;
         }
         let waker = cell.waker.take();
         drop(cell);
@@ -136,6 +137,7 @@ impl MailboxPool {
         if let Some(waker) = waker {
             waker.wake();
         }
+        true
     }
 }
 
