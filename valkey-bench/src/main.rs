@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! valkey-bench compare [--port P] [--reps 10] [--quick] [--only a,b,c] [--no-callgrind] [--no-redis-benchmark] [--out DIR]
-//! valkey-bench instr --client NAME --port P --ops N [--workload seq|tasks|pipe]
+//! valkey-bench instr --client NAME --port P --ops N [--workload seq|tasks|gets|pipe]
 //! ```
 //!
 //! `compare` starts its own server (pinned to core 0, itself to core 1 when
@@ -186,7 +186,7 @@ fn main() -> Result<()> {
             eprintln!(
                 "usage: valkey-bench compare [--port P] [--reps N] [--quick] [--only a,b,c] [--no-callgrind] \
                  [--no-redis-benchmark] [--out DIR]\n       \
-                 valkey-bench instr --client NAME --port P --ops N [--workload seq|tasks|pipe]"
+                 valkey-bench instr --client NAME --port P --ops N [--workload seq|tasks|gets|pipe]"
             );
             std::process::exit(2);
         }
@@ -223,6 +223,11 @@ async fn instr(args: &[String]) -> Result<()> {
         "tasks" => {
             workloads::concurrent_mixed(&client, 64, 640, Duration::from_secs(600)).await?;
             workloads::concurrent_mixed(&client, 64, ops, Duration::from_secs(600)).await?;
+        }
+        "gets" => {
+            workloads::prepare_get_only(&mut client).await?;
+            workloads::concurrent_gets(&client, 64, 640, Duration::from_secs(600)).await?;
+            workloads::concurrent_gets(&client, 64, ops, Duration::from_secs(600)).await?;
         }
         "pipe" => {
             // `--ops` SETs in pipelines of 100.

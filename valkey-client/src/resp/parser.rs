@@ -71,6 +71,41 @@ impl fmt::Display for ProtocolError {
 
 impl std::error::Error for ProtocolError {}
 
+/// A top-level bulk string whose header is plain digits then CRLF, within
+/// the bulk limit: `Some(None)` while incomplete, `Some(Some(value))` once
+/// whole. `None` for anything else (a null, a malformed or oversized header,
+/// missing CRLF after the data), which the general path then decodes or
+/// reports, so both paths accept exactly the same input.
+#[inline]
+fn plain_bulk(buf: &mut BytesMut, limits: &Limits) -> Option<Option<Value>> {
+    let mut len: usize = 0;
+    let mut i = 1;
+    loop {
+        match *buf.get(i)? {
+            b'\r' if i > 1 => break,
+            digit @ b'0'..=b'9' => {
+                len = len
+                    .checked_mul(10)?
+                    .checked_add(usize::from(digit - b'0'))?;
+                i += 1;
+            }
+            _ => return None,
+        }
+    }
+    if *buf.get(i + 1)? != b'\n' || len > limits.max_bulk_len {
+        return None;
+    }
+    let start = i + 2;
+    let end = start.checked_add(len)?;
+    match (buf.get(end), buf.get(end.wrapping_add(1))) {
+        (Some(b'\r'), Some(b'\n')) => {}
+        (None, _) | (Some(b'\r'), None) => return Some(None),
+        _ => return None,
+    }
+    let frame = buf.split_to(end + 2).freeze();
+    Some(Some(Value::BulkString(frame.slice(start..end))))
+}
+
 /// Decodes the first complete value in `buf`.
 ///
 /// Returns `Ok(None)` and consumes nothing when `buf` does not yet hold a
@@ -82,6 +117,12 @@ pub fn decode(buf: &mut BytesMut, limits: &Limits) -> Result<Option<Value>, Prot
     if buf.starts_with(b"+OK\r\n") {
         buf.advance(5);
         return Ok(Some(Value::SimpleString(Bytes::from_static(b"OK"))));
+    }
+    // The next most common: one bulk string (a GET), in one scan.
+    if buf.first() == Some(&b'$')
+        && let Some(value) = plain_bulk(buf, limits)
+    {
+        return Ok(value);
     }
     let empty = Bytes::new();
     let mut check = Walker::<false> {
