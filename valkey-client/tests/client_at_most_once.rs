@@ -8,7 +8,7 @@ use valkey_client::{
     CallOptions, Cmd, ConstantBackoff, Delivery, ErrorKind, ExponentialBackoff, NoBackoff, Retry,
     RetryBudget, Valkey,
 };
-use valkey_testkit::Server;
+use valkey_testkit::{FaultProxy, Server};
 
 mod common;
 
@@ -140,16 +140,17 @@ async fn one_deadline_bounds_all_attempts_and_sleeps() {
     assert!(started.elapsed() < Duration::from_millis(350));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_empty_retry_budget_stops_retries_that_reach_the_server() {
-    let (_server, proxy) = server_and_proxy().await;
+/// A client through `proxy` that also retries server errors, with a retry
+/// budget of `tokens` that never refills; the key `list` holds a list, so a
+/// GET of it is answered WRONGTYPE (a read-only command, so retried).
+async fn list_and_budgeted_client(proxy: &FaultProxy, retry: Retry, tokens: u32) -> Valkey {
     let client = Valkey::builder()
         .host("127.0.0.1")
         .port(proxy.port())
-        .retry(Retry::new(NoBackoff, 10))
+        .retry(retry)
         .retry_on_error([ErrorKind::Response])
         .retry_budget(Some(RetryBudget {
-            capacity: 3,
+            capacity: tokens,
             refill_per_second: 0.0,
         }))
         .build()
@@ -159,6 +160,13 @@ async fn an_empty_retry_budget_stops_retries_that_reach_the_server() {
         .request::<i64>(&Cmd::new("RPUSH").arg("list").arg("x"))
         .await
         .unwrap();
+    client
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_retry_budget_stops_retries_that_reach_the_server() {
+    let (_server, proxy) = server_and_proxy().await;
+    let client = list_and_budgeted_client(&proxy, Retry::new(NoBackoff, 10), 3).await;
     // Each attempt reaches the server and gets a (retried) server error,
     // repeated because GET is read-only: the first retry is free, then 3
     // tokens, then give up.
@@ -173,25 +181,8 @@ async fn an_empty_retry_budget_stops_retries_that_reach_the_server() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_that_gives_up_on_its_deadline_takes_no_budget() {
     let (_server, proxy) = server_and_proxy().await;
-    let client = Valkey::builder()
-        .host("127.0.0.1")
-        .port(proxy.port())
-        .retry(Retry::new(
-            ConstantBackoff::new(Duration::from_millis(200)),
-            10,
-        ))
-        .retry_on_error([ErrorKind::Response])
-        .retry_budget(Some(RetryBudget {
-            capacity: 1,
-            refill_per_second: 0.0,
-        }))
-        .build()
-        .await
-        .unwrap();
-    client
-        .request::<i64>(&Cmd::new("RPUSH").arg("list").arg("x"))
-        .await
-        .unwrap();
+    let retry = Retry::new(ConstantBackoff::new(Duration::from_millis(200)), 10);
+    let client = list_and_budgeted_client(&proxy, retry, 1).await;
     // A WRONGTYPE GET, retried because it is read-only. The first retry is
     // free; the second would need the token, but the deadline leaves no
     // room for its 200 ms wait: the call gives up without taking it.

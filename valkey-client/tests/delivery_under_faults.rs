@@ -395,35 +395,39 @@ async fn run_load(
     outcome
 }
 
+/// Builds the client, runs the load with `fault` striking it, and returns
+/// what the callers saw and how many retries the client made.
+async fn scenario(
+    name: &'static str,
+    port: u16,
+    fault: impl std::future::Future<Output = ()>,
+) -> (Vec<Record>, Duration, usize) {
+    let retries = Arc::new(AtomicUsize::new(0));
+    let client = faulty_client(port, retries.clone()).build().await.unwrap();
+    let (records, took) = run_load(name, &client, fault).await;
+    (records, took, retries.load(Ordering::Relaxed))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_killed_and_restarted() {
     // AOF with fsync always: a write the server acknowledged survives the
     // kill, so "every acknowledged write is on the server" must hold.
     let mut server = common::durable_server().await;
-    let retries = Arc::new(AtomicUsize::new(0));
-    let client = faulty_client(server.port(), retries.clone())
-        .build()
-        .await
-        .unwrap();
+    let port = server.port();
     let fault = async {
         server.kill();
         // Down longer than a call's retries last.
         tokio::time::sleep(Duration::from_millis(500)).await;
         server.restart().await.expect("restart the server");
     };
-    let (records, took) = run_load("a-kill", &client, fault).await;
-    let retries = retries.load(Ordering::Relaxed);
+    let (records, took, retries) = scenario("a-kill", port, fault).await;
     check(&server, "a-kill", &records, took, retries).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_black_holed_for_a_while() {
     let (server, proxy) = common::server_and_proxy().await;
-    let retries = Arc::new(AtomicUsize::new(0));
-    let client = faulty_client(proxy.port(), retries.clone())
-        .build()
-        .await
-        .unwrap();
+    let port = proxy.port();
     // Longer than the deadline: calls time out on the silent connection,
     // which is retired; the fresh connections opened meanwhile are
     // swallowed in their handshake, until the black hole lifts. The
@@ -433,19 +437,14 @@ async fn connections_black_holed_for_a_while() {
         tokio::time::sleep(Duration::from_millis(1300)).await;
         proxy.black_hole(false);
     };
-    let (records, took) = run_load("b-black-hole", &client, fault).await;
-    let retries = retries.load(Ordering::Relaxed);
+    let (records, took, retries) = scenario("b-black-hole", port, fault).await;
     check(&server, "b-black-hole", &records, took, retries).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_reset_and_refused_for_a_while() {
     let (server, proxy) = common::server_and_proxy().await;
-    let retries = Arc::new(AtomicUsize::new(0));
-    let client = faulty_client(proxy.port(), retries.clone())
-        .build()
-        .await
-        .unwrap();
+    let port = proxy.port();
     let fault = async {
         // A little latency first widens the window in which a request has
         // run but its reply is still on the way, so the reset surely cuts
@@ -459,7 +458,6 @@ async fn connections_reset_and_refused_for_a_while() {
         tokio::time::sleep(Duration::from_millis(600)).await;
         proxy.refuse_connections(false);
     };
-    let (records, took) = run_load("c-refused", &client, fault).await;
-    let retries = retries.load(Ordering::Relaxed);
+    let (records, took, retries) = scenario("c-refused", port, fault).await;
     check(&server, "c-refused", &records, took, retries).await;
 }

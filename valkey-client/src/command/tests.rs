@@ -5,7 +5,9 @@ use super::*;
 use crate::Cmd;
 use repeat::{IDEMPOTENT_WRITES, SAFE_WITHOUT_FLAGS};
 
-fn cmd(words: &str) -> Cmd {
+/// A command from space-separated words (the test modules of `command`
+/// share it).
+pub(super) fn cmd(words: &str) -> Cmd {
     let mut parts = words.split(' ');
     let mut cmd = Cmd::new(parts.next().unwrap());
     for p in parts {

@@ -4,17 +4,9 @@
 use std::time::Duration;
 
 use super::*;
+use crate::command::tests::cmd;
 use crate::command::{all, lookup};
 use BlockingTimeout::{After, Forever, Unparsed};
-
-fn cmd(words: &str) -> Cmd {
-    let mut parts = words.split(' ');
-    let mut cmd = Cmd::new(parts.next().unwrap());
-    for p in parts {
-        cmd.push_arg(p);
-    }
-    cmd
-}
 
 fn use_of(words: &str) -> ConnectionUse {
     connection_use(&cmd(words))
