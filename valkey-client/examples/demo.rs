@@ -102,10 +102,40 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         err.kind(),
         err.code()
     );
+    shared_connection(&client).await?;
     println!(
         "done: {total} rounds of SET/GET/INCR in {:?}",
         started.elapsed()
     );
+    Ok(())
+}
+
+/// What the shared connection carries: a blocking command runs on a
+/// dedicated connection while GETs go on, and a command that would change
+/// the connection under every caller is refused with a pointer to the API
+/// to use instead.
+async fn shared_connection(client: &Valkey) -> Result<(), Box<dyn std::error::Error>> {
+    let blocking = client.clone();
+    let pop = tokio::spawn(async move {
+        let started = Instant::now();
+        let popped: Option<Vec<String>> = blocking
+            .request(&Cmd::new("BLPOP").arg("demo:queue").arg(1))
+            .await?;
+        Ok::<_, valkey_client::Error>((popped, started.elapsed()))
+    });
+    let started = Instant::now();
+    let mut gets = 0;
+    while !pop.is_finished() && started.elapsed() < Duration::from_secs(3) {
+        let _: Option<String> = client.get("demo:1").await?;
+        gets += 1;
+    }
+    let (popped, took) = pop.await??;
+    println!(
+        "\nBLPOP demo:queue 1 -> {popped:?} after {} ms, on its own connection; {gets} GETs ran meanwhile",
+        took.as_millis()
+    );
+    let err = client.request::<()>(&Cmd::new("MULTI")).await.unwrap_err();
+    println!("MULTI on the shared connection -> {err}");
     Ok(())
 }
 

@@ -196,7 +196,7 @@ impl ErrorKind {
             InvalidResponse => "invalid response from server",
             Cluster => "cluster error",
             SlotNotCovered => "slot not covered",
-            StatefulCommand => "not allowed on a shared connection",
+            StatefulCommand => "not for a shared connection",
         }
     }
 }

@@ -237,9 +237,8 @@ impl Valkey {
             return Err(Error::new(
                 ErrorKind::StatefulCommand,
                 format!(
-                    "{name} blocks its connection and cannot run in a pipeline on the shared \
-                     connection: send it alone with Valkey::request, which runs it on a \
-                     dedicated connection"
+                    "{name} blocks its connection, so it cannot run in a pipeline; send it \
+                     alone with Valkey::request, which runs it on a dedicated connection"
                 ),
             ));
         }

@@ -81,7 +81,7 @@ impl StateCommand {
         Error::new(
             ErrorKind::StatefulCommand,
             format!(
-                "{} changes the state of its connection and cannot run on a shared connection: {}",
+                "{} changes the state of its connection; {}",
                 self.name.replace('|', " ").to_ascii_uppercase(),
                 self.instead
             ),
