@@ -32,6 +32,7 @@
 mod arg_buf;
 pub mod backoff;
 mod client;
+pub mod cluster;
 pub mod cmd;
 pub mod command;
 pub mod config;
