@@ -39,6 +39,7 @@ pub mod config;
 pub mod connection;
 pub mod error;
 mod from_value;
+mod node;
 mod pipeline;
 pub mod resp;
 pub mod retry;
@@ -47,14 +48,13 @@ pub use backoff::{
     Backoff, ConstantBackoff, DecorrelatedJitterBackoff, EqualJitterBackoff, ExponentialBackoff,
     FullJitterBackoff, NoBackoff, default_backoff,
 };
-pub use client::{
-    CallOptions, Event, EventListener, GiveUpReason, RetryBudget, Valkey, ValkeyBuilder,
-};
+pub use client::{CallOptions, Valkey, ValkeyBuilder};
 pub use cmd::{ArgIter, Cmd, ToArg};
 pub use config::{Addr, ConnectionConfig, Protocol, Secret, TlsConfig};
 pub use connection::{Connection, MultiplexOptions, Multiplexed};
 pub use error::{Delivery, Error, ErrorFamily, ErrorKind, Result};
 pub use from_value::FromValue;
+pub use node::{Event, EventListener, GiveUpReason, RetryBudget};
 pub use pipeline::Pipeline;
 pub use resp::Value;
 pub use retry::Retry;

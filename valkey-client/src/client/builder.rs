@@ -4,16 +4,16 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::blocking::BlockingPool;
-use super::budget::{Bucket, RetryBudget};
-use super::events::{Event, EventListener};
-use super::manager::{Manager, ReconnectPolicy};
-use super::policy::effective_retry;
 use super::{Inner, Valkey};
 use crate::backoff::{Backoff, default_backoff};
 use crate::config::{Addr, ConnectionConfig, DEFAULT_PORT, Protocol, TlsConfig};
 use crate::connection::MultiplexOptions;
 use crate::error::{ErrorKind, Result};
+use crate::node::blocking::BlockingPool;
+use crate::node::budget::{Bucket, RetryBudget};
+use crate::node::events::{Event, EventListener};
+use crate::node::keeper::{ConnectionKeeper, ReconnectPolicy};
+use crate::node::policy::effective_retry;
 use crate::retry::Retry;
 
 /// Dedicated connections for blocking commands, at most, by default.
@@ -282,7 +282,7 @@ impl ValkeyBuilder {
             ..self.mux
         };
         let blocking = BlockingPool::new(config.clone(), self.max_blocking_connections);
-        let manager = Arc::new(Manager::new(
+        let keeper = Arc::new(ConnectionKeeper::new(
             config,
             mux,
             ReconnectPolicy {
@@ -293,7 +293,7 @@ impl ValkeyBuilder {
         ));
         Valkey {
             inner: Arc::new(Inner {
-                manager,
+                keeper,
                 blocking,
                 retry,
                 retry_non_idempotent: self.retry_non_idempotent,

@@ -7,10 +7,10 @@ use std::future::Future;
 use tokio::time::Instant;
 
 use super::Valkey;
-use super::policy::{self, Refusal, may_retry};
 use crate::cmd::Cmd;
 use crate::command::{self, BlockingTimeout, RepeatSafety};
 use crate::error::{Delivery, Error, Result};
+use crate::node::policy::{self, Refusal, may_retry};
 use crate::pipeline::Pipeline;
 use crate::resp::Value;
 use crate::retry::Retry;

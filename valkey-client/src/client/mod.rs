@@ -2,13 +2,8 @@
 //! connection, reconnects with a backoff, and applies the `Retry` policy to
 //! each command under one overall deadline.
 
-mod blocking;
-mod budget;
 mod builder;
 mod call;
-mod events;
-mod manager;
-mod policy;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,16 +19,14 @@ use crate::pipeline::Pipeline;
 use crate::resp::Value;
 use crate::retry::Retry;
 
-pub use budget::RetryBudget;
 pub use builder::ValkeyBuilder;
-pub use events::{Event, EventListener, GiveUpReason};
 
-use blocking::BlockingPool;
-use budget::Bucket;
+use crate::node::blocking::BlockingPool;
+use crate::node::budget::Bucket;
+use crate::node::events::{Event, EventListener, GiveUpReason, emit};
+use crate::node::keeper::ConnectionKeeper;
+use crate::node::policy::{self, Refusal};
 use call::{Call, Connect, PipelineCall, Single};
-use events::emit;
-use manager::Manager;
-use policy::Refusal;
 
 /// The standalone async client. Cheap to clone: clones share the connection,
 /// the retry budget and the event listener.
@@ -70,7 +63,7 @@ pub struct Valkey {
 }
 
 struct Inner {
-    manager: Arc<Manager>,
+    keeper: Arc<ConnectionKeeper>,
     blocking: BlockingPool,
     retry: Option<Retry>,
     retry_non_idempotent: bool,
@@ -117,7 +110,7 @@ impl CallOptions {
 impl std::fmt::Debug for Valkey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Valkey")
-            .field("addr", &self.inner.manager.addr())
+            .field("addr", &self.inner.keeper.addr())
             .field("retry", &self.inner.retry)
             .finish()
     }
@@ -343,7 +336,7 @@ impl Valkey {
             );
             Err(err)
         };
-        inner.manager.on_failure(&err);
+        inner.keeper.on_failure(&err);
         let Some(retry) = &inner.retry else {
             return give_up(err, 1, GiveUpReason::NotRetried, may_have_run);
         };
@@ -396,7 +389,7 @@ impl Valkey {
             match call.attempt(self, deadline).await {
                 Ok(value) => return Ok(value),
                 Err(next) => {
-                    inner.manager.on_failure(&next);
+                    inner.keeper.on_failure(&next);
                     may_have_run |= policy::may_have_run(&next);
                     err = next;
                 }
@@ -408,7 +401,7 @@ impl Valkey {
     async fn attempt(&self, cmd: &Cmd, deadline: Option<Instant>) -> Result<Value> {
         // The happy path, a live connection and no deadline, awaits nothing
         // but the reply.
-        let (conn, limit) = match self.inner.manager.live() {
+        let (conn, limit) = match self.inner.keeper.live() {
             Some(conn) if deadline.is_none() => (conn, self.inner.response_timeout),
             _ => self.connection(deadline).await?,
         };
@@ -438,7 +431,7 @@ impl Valkey {
     /// request (a retry included) runs on a fresh one.
     fn after_failure(&self, conn: &Multiplexed, err: &Error) {
         if is_suspect(err) {
-            self.inner.manager.retire(conn);
+            self.inner.keeper.retire(conn);
         }
     }
 
@@ -451,11 +444,11 @@ impl Valkey {
     ) -> Result<(Multiplexed, Option<Duration>)> {
         let inner = &*self.inner;
         let Some(deadline) = deadline else {
-            return Ok((inner.manager.get().await?, inner.response_timeout));
+            return Ok((inner.keeper.get().await?, inner.response_timeout));
         };
-        let addr = inner.manager.addr();
+        let addr = inner.keeper.addr();
         let left = deadline.saturating_duration_since(Instant::now());
-        let conn = match tokio::time::timeout(left, inner.manager.get()).await {
+        let conn = match tokio::time::timeout(left, inner.keeper.get()).await {
             Ok(conn) => conn?,
             Err(_) => return Err(deadline_error(addr)),
         };

@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex, RwLock, Weak};
 
 use tokio::sync::watch;
 
+use super::events::{self, Event, EventListener};
 use crate::backoff::Backoff;
-use crate::client::events::{self, Event, EventListener};
 use crate::config::ConnectionConfig;
 use crate::connection::{Connection, MultiplexOptions, Multiplexed};
 use crate::error::{Delivery, Error, ErrorKind, Result};
@@ -26,7 +26,7 @@ pub(crate) struct ReconnectPolicy {
     pub max_attempts: Option<u32>,
 }
 
-pub(crate) struct Manager {
+pub(crate) struct ConnectionKeeper {
     config: ConnectionConfig,
     mux_options: MultiplexOptions,
     reconnect: ReconnectPolicy,
@@ -46,14 +46,14 @@ struct ConnectState {
     failures: u32,
 }
 
-impl Manager {
+impl ConnectionKeeper {
     pub(crate) fn new(
         config: ConnectionConfig,
         mux_options: MultiplexOptions,
         reconnect: ReconnectPolicy,
         listener: Option<EventListener>,
-    ) -> Manager {
-        Manager {
+    ) -> ConnectionKeeper {
+        ConnectionKeeper {
             addr: config.addr().to_string(),
             config,
             mux_options,
@@ -125,7 +125,7 @@ impl Manager {
             }
         };
         let mut waiting = Waiting {
-            manager: self,
+            keeper: self,
             outcome,
             answered: false,
         };
@@ -216,7 +216,7 @@ impl Manager {
 /// swallowed would otherwise hold every caller until the connect timeout,
 /// even after the link came back.
 struct Waiting<'a> {
-    manager: &'a Manager,
+    keeper: &'a ConnectionKeeper,
     outcome: watch::Receiver<Option<Result<Multiplexed>>>,
     answered: bool,
 }
@@ -226,8 +226,8 @@ impl Drop for Waiting<'_> {
         if self.answered {
             return;
         }
-        let manager = self.manager;
-        let mut state = manager.connect.lock().unwrap_or_else(|p| p.into_inner());
+        let keeper = self.keeper;
+        let mut state = keeper.connect.lock().unwrap_or_else(|p| p.into_inner());
         if state
             .in_flight
             .as_ref()
@@ -240,50 +240,50 @@ impl Drop for Waiting<'_> {
 
 /// Reopens the connection with the reconnect backoff until it is up, the
 /// client is dropped, or the configured attempts are spent.
-async fn reconnect_loop(weak: Weak<Manager>, policy: ReconnectPolicy, cause: Error) {
+async fn reconnect_loop(weak: Weak<ConnectionKeeper>, policy: ReconnectPolicy, cause: Error) {
     let mut backoff = policy.backoff;
     backoff.reset();
     let mut failures: u32 = 0;
     let mut last_error = cause;
     loop {
-        let Some(manager) = weak.upgrade() else {
+        let Some(keeper) = weak.upgrade() else {
             return;
         };
-        if manager.live().is_some() {
-            manager.background_running.store(false, Ordering::Release);
+        if keeper.live().is_some() {
+            keeper.background_running.store(false, Ordering::Release);
             return;
         }
         failures = failures.saturating_add(1);
         if policy.max_attempts.is_some_and(|max| failures > max) {
             events::emit(
-                manager.listener.as_ref(),
+                keeper.listener.as_ref(),
                 Event::ReconnectGaveUp {
-                    addr: &manager.addr,
+                    addr: &keeper.addr,
                     attempts: failures - 1,
                     error: &last_error,
                 },
             );
-            manager.background_running.store(false, Ordering::Release);
+            keeper.background_running.store(false, Ordering::Release);
             return;
         }
         let wait = backoff.compute(failures);
         events::emit(
-            manager.listener.as_ref(),
+            keeper.listener.as_ref(),
             Event::Reconnecting {
-                addr: &manager.addr,
+                addr: &keeper.addr,
                 attempt: failures,
                 wait,
                 error: &last_error,
             },
         );
-        drop(manager);
+        drop(keeper);
         tokio::time::sleep(wait).await;
-        let Some(manager) = weak.upgrade() else {
+        let Some(keeper) = weak.upgrade() else {
             return;
         };
-        match manager.connect_shared().await {
+        match keeper.connect_shared().await {
             Ok(_) => {
-                manager.background_running.store(false, Ordering::Release);
+                keeper.background_running.store(false, Ordering::Release);
                 return;
             }
             Err(err) => last_error = err,
