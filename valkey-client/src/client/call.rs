@@ -2,8 +2,6 @@
 //! pipeline. Each knows how to make one attempt and whether its last
 //! failure may be retried.
 
-use std::future::Future;
-
 use tokio::time::Instant;
 
 use super::Valkey;
@@ -11,29 +9,15 @@ use crate::cmd::Cmd;
 use crate::command::{self, BlockingTimeout, RepeatSafety};
 use crate::error::{Delivery, Error, Result};
 use crate::node::policy::{self, Refusal, may_retry};
+use crate::node::retry_loop::Attempt;
 use crate::pipeline::Pipeline;
 use crate::resp::Value;
 use crate::retry::Retry;
 
-/// A call the retry loop can repeat.
-pub(super) trait Call {
-    /// What a successful call gives.
-    type Output;
-
-    /// One attempt, within what is left of the deadline.
-    fn attempt(
-        &mut self,
-        client: &Valkey,
-        deadline: Option<Instant>,
-    ) -> impl Future<Output = Result<Self::Output>> + Send;
-
-    /// Whether the last attempt's failure `err` may be retried.
-    fn judge(&self, retry: &Retry, err: &Error, opted_in: bool) -> Result<(), Refusal>;
-}
-
 /// One command, on the shared connection or, for a blocking command, on a
 /// dedicated one.
 pub(super) struct Single<'a> {
+    client: &'a Valkey,
     cmd: &'a Cmd,
     safe: bool,
     /// `Some` for a blocking command: its own timeout argument.
@@ -43,8 +27,9 @@ pub(super) struct Single<'a> {
 impl<'a> Single<'a> {
     /// Built on the first failure only: the command table lookup is not paid
     /// on the happy path.
-    pub(super) fn new(cmd: &'a Cmd) -> Single<'a> {
+    pub(super) fn new(client: &'a Valkey, cmd: &'a Cmd) -> Single<'a> {
         Single {
+            client,
             cmd,
             safe: command::repeat_safety(cmd) != RepeatSafety::NotSafe,
             blocking: None,
@@ -52,42 +37,58 @@ impl<'a> Single<'a> {
     }
 
     /// A blocking command.
-    pub(super) fn blocking(cmd: &'a Cmd, timeout: BlockingTimeout) -> Single<'a> {
+    pub(super) fn blocking(
+        client: &'a Valkey,
+        cmd: &'a Cmd,
+        timeout: BlockingTimeout,
+    ) -> Single<'a> {
         Single {
             blocking: Some(timeout),
-            ..Single::new(cmd)
+            ..Single::new(client, cmd)
         }
     }
 }
 
-impl Call for Single<'_> {
+impl Attempt for Single<'_> {
     type Output = Value;
 
-    async fn attempt(&mut self, client: &Valkey, deadline: Option<Instant>) -> Result<Value> {
+    async fn attempt(&mut self, deadline: Option<Instant>) -> Result<Value> {
         match self.blocking {
-            None => client.attempt(self.cmd, deadline).await,
-            Some(timeout) => client.attempt_blocking(self.cmd, timeout, deadline).await,
+            None => self.client.attempt(self.cmd, deadline).await,
+            Some(timeout) => {
+                self.client
+                    .attempt_blocking(self.cmd, timeout, deadline)
+                    .await
+            }
         }
     }
 
     fn judge(&self, retry: &Retry, err: &Error, opted_in: bool) -> Result<(), Refusal> {
         may_retry(retry, err, self.safe, opted_in)
     }
+
+    fn failed(&self, err: &Error) {
+        self.client.failed(err);
+    }
 }
 
 /// Opening the client's connection (for `build()`): nothing is sent, so any
 /// retried kind may be retried.
-pub(super) struct Connect;
+pub(super) struct Connect<'a>(pub(super) &'a Valkey);
 
-impl Call for Connect {
+impl Attempt for Connect<'_> {
     type Output = ();
 
-    async fn attempt(&mut self, client: &Valkey, deadline: Option<Instant>) -> Result<()> {
-        client.connection(deadline).await.map(|_| ())
+    async fn attempt(&mut self, deadline: Option<Instant>) -> Result<()> {
+        self.0.connection(deadline).await.map(|_| ())
     }
 
     fn judge(&self, retry: &Retry, err: &Error, opted_in: bool) -> Result<(), Refusal> {
         may_retry(retry, err, true, opted_in)
+    }
+
+    fn failed(&self, err: &Error) {
+        self.0.failed(err);
     }
 }
 
@@ -99,6 +100,7 @@ impl Call for Connect {
 /// wire and is never split: it is sent again whole, and only when none of
 /// it may have run (its `EXEC` never left, or was rejected).
 pub(super) struct PipelineCall<'p> {
+    client: &'p Valkey,
     pipe: &'p mut Pipeline,
     /// Final results of the first commands, in order.
     answered: Vec<Result<Value>>,
@@ -112,8 +114,13 @@ pub(super) struct PipelineCall<'p> {
 }
 
 impl<'p> PipelineCall<'p> {
-    pub(super) fn new(pipe: &'p mut Pipeline, transaction: bool) -> PipelineCall<'p> {
+    pub(super) fn new(
+        client: &'p Valkey,
+        pipe: &'p mut Pipeline,
+        transaction: bool,
+    ) -> PipelineCall<'p> {
         PipelineCall {
+            client,
             answered: Vec::new(),
             pipe,
             rest: Vec::new(),
@@ -149,10 +156,15 @@ impl<'p> PipelineCall<'p> {
     }
 }
 
-impl Call for PipelineCall<'_> {
+impl Attempt for PipelineCall<'_> {
     type Output = ();
 
-    async fn attempt(&mut self, client: &Valkey, deadline: Option<Instant>) -> Result<()> {
+    fn failed(&self, err: &Error) {
+        self.client.failed(err);
+    }
+
+    async fn attempt(&mut self, deadline: Option<Instant>) -> Result<()> {
+        let client = self.client;
         let from = self.answered.len();
         // On a failure before sending, the last attempt's results stay: they
         // tell what may have run.

@@ -23,10 +23,10 @@ pub use builder::ValkeyBuilder;
 
 use crate::node::blocking::BlockingPool;
 use crate::node::budget::Bucket;
-use crate::node::events::{Event, EventListener, GiveUpReason, emit};
+use crate::node::events::EventListener;
 use crate::node::keeper::ConnectionKeeper;
-use crate::node::policy::{self, Refusal};
-use call::{Call, Connect, PipelineCall, Single};
+use crate::node::retry_loop::{Attempt, RetryPolicy, retry_loop};
+use call::{Connect, PipelineCall, Single};
 
 /// The standalone async client. Cheap to clone: clones share the connection,
 /// the retry budget and the event listener.
@@ -237,13 +237,13 @@ impl Valkey {
         }
         let transaction = usage.transaction;
         let deadline = self.deadline(options);
-        let mut call = PipelineCall::new(pipe, transaction);
-        let err = match call.attempt(self, deadline).await {
+        let mut call = PipelineCall::new(self, pipe, transaction);
+        let err = match call.attempt(deadline).await {
             Ok(()) => return call.finish(None),
             Err(err) => err,
         };
         let outcome = self
-            .retry_loop("PIPELINE", &mut call, deadline, options, err)
+            .retry("PIPELINE", &mut call, deadline, options, err)
             .await;
         call.finish(outcome.err())
     }
@@ -260,12 +260,12 @@ impl Valkey {
             ConnectionUse::Shared => self.execute_shared(cmd, options).await,
             ConnectionUse::Blocking(timeout) => {
                 let deadline = self.deadline(options);
-                let mut call = Single::blocking(cmd, timeout);
-                let err = match call.attempt(self, deadline).await {
+                let mut call = Single::blocking(self, cmd, timeout);
+                let err = match call.attempt(deadline).await {
                     Ok(value) => return Ok(value),
                     Err(err) => err,
                 };
-                self.retry_loop(cmd.name(), &mut call, deadline, options, err)
+                self.retry(cmd.name(), &mut call, deadline, options, err)
                     .await
             }
             ConnectionUse::State(state) => Err(state.refusal()),
@@ -280,8 +280,14 @@ impl Valkey {
             Ok(value) => return Ok(value),
             Err(err) => err,
         };
-        self.retry_loop(cmd.name(), &mut Single::new(cmd), deadline, options, err)
-            .await
+        self.retry(
+            cmd.name(),
+            &mut Single::new(self, cmd),
+            deadline,
+            options,
+            err,
+        )
+        .await
     }
 
     /// Opens the connection under the retry policy: its backoff and
@@ -289,13 +295,14 @@ impl Valkey {
     /// within the request timeout. For `build()`.
     async fn connect_under_retry(&self) -> Result<()> {
         let deadline = self.deadline(&CallOptions::default());
-        let err = match Connect.attempt(self, deadline).await {
+        let mut connect = Connect(self);
+        let err = match connect.attempt(deadline).await {
             Ok(()) => return Ok(()),
             Err(err) => err,
         };
-        self.retry_loop(
+        self.retry(
             "CONNECT",
-            &mut Connect,
+            &mut connect,
             deadline,
             &CallOptions::default(),
             err,
@@ -303,98 +310,43 @@ impl Valkey {
         .await
     }
 
-    /// Repeats a failed call under the retry policy until it succeeds or
-    /// must stop. The error returned reports the strongest delivery state of
-    /// all attempts: `NotSent` only when no attempt may have run.
-    async fn retry_loop<C: Call>(
+    /// Repeats a failed call under the client's retry policy (the shared
+    /// loop of `node::retry_loop`).
+    async fn retry<A: Attempt>(
         &self,
         command: &str,
-        call: &mut C,
+        target: &mut A,
         deadline: Option<Instant>,
         options: &CallOptions,
-        mut err: Error,
-    ) -> Result<C::Output> {
+        err: Error,
+    ) -> Result<A::Output> {
         let inner = &*self.inner;
-        let listener = inner.listener.as_ref();
-        let mut may_have_run = policy::may_have_run(&err);
-        let give_up = |err: Error, attempts: u32, reason: GiveUpReason, may_have_run: bool| {
-            let err = if may_have_run && !policy::may_have_run(&err) {
-                // An earlier attempt may have run: the last one's NotSent
-                // would tell the caller it certainly did not.
-                err.with_delivery(Delivery::SentNoReply)
-            } else {
-                err
-            };
-            emit(
-                listener,
-                Event::GaveUp {
-                    command,
-                    attempts,
-                    reason,
-                    error: &err,
-                },
-            );
-            Err(err)
+        let policy = RetryPolicy {
+            retry: inner.retry.as_ref(),
+            budget: inner.budget.as_ref(),
+            listener: inner.listener.as_ref(),
+            opted_in: options
+                .retry_non_idempotent
+                .unwrap_or(inner.retry_non_idempotent),
         };
-        inner.keeper.on_failure(&err);
-        let Some(retry) = &inner.retry else {
-            return give_up(err, 1, GiveUpReason::NotRetried, may_have_run);
-        };
-        let opted_in = options
-            .retry_non_idempotent
-            .unwrap_or(inner.retry_non_idempotent);
-        let mut backoff = retry.backoff();
-        backoff.reset();
-        let mut failures: u32 = 0;
-        loop {
-            failures = failures.saturating_add(1);
-            match call.judge(retry, &err, opted_in) {
-                Ok(()) => {}
-                Err(Refusal::KindNotRetried) => {
-                    return give_up(err, failures, GiveUpReason::NotRetried, may_have_run);
-                }
-                Err(Refusal::MayHaveRun) => {
-                    return give_up(err, failures, GiveUpReason::MayHaveRun, may_have_run);
-                }
-            }
-            if retry.retries().is_some_and(|max| failures > max) {
-                return give_up(err, failures, GiveUpReason::RetriesExhausted, may_have_run);
-            }
-            let wait = backoff.compute(failures);
-            if deadline.is_some_and(|d| d.saturating_duration_since(Instant::now()) <= wait) {
-                return give_up(err, failures, GiveUpReason::DeadlineReached, may_have_run);
-            }
-            // The first retry of a call is free (at most doubling the load);
-            // later ones after an attempt that may have run draw on the
-            // shared budget. Taken after the deadline check: a call that
-            // gives up on its deadline spends nothing.
-            if failures > 1
-                && policy::may_have_run(&err)
-                && inner.budget.as_ref().is_some_and(|b| !b.try_take())
-            {
-                return give_up(err, failures, GiveUpReason::BudgetExhausted, may_have_run);
-            }
-            emit(
-                listener,
-                Event::Retry {
+        retry_loop(&policy, command, target, deadline, err)
+            .await
+            .map_err(|gave_up| {
+                tracing::debug!(
                     command,
-                    attempt: failures,
-                    wait,
-                    error: &err,
-                },
-            );
-            if !wait.is_zero() {
-                tokio::time::sleep(wait).await;
-            }
-            match call.attempt(self, deadline).await {
-                Ok(value) => return Ok(value),
-                Err(next) => {
-                    inner.keeper.on_failure(&next);
-                    may_have_run |= policy::may_have_run(&next);
-                    err = next;
-                }
-            }
-        }
+                    reason = ?gave_up.reason,
+                    attempts = gave_up.attempts,
+                    kind = ?gave_up.error.kind(),
+                    "call failed"
+                );
+                gave_up.error
+            })
+    }
+
+    /// A request failed: the keeper reconnects in the background when the
+    /// failure closed the connection.
+    fn failed(&self, err: &Error) {
+        self.inner.keeper.on_failure(err);
     }
 
     /// One attempt of one command on the shared connection.

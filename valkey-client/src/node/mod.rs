@@ -1,7 +1,8 @@
 //! One server node, below the clients: the keeper of its live multiplexed
 //! connection ([`keeper::ConnectionKeeper`]: reconnects with a backoff,
 //! retires a suspect connection), the pool of dedicated connections for
-//! blocking commands, and the pure retry policy with its budget and events.
+//! blocking commands, the pure retry policy with its budget and events, and
+//! the one retry loop that applies it.
 //! `Valkey` is one node plus a policy; the cluster client runs one keeper
 //! per node and shares all of this rather than copying it.
 
@@ -10,6 +11,7 @@ pub(crate) mod budget;
 pub(crate) mod events;
 pub(crate) mod keeper;
 pub(crate) mod policy;
+pub(crate) mod retry_loop;
 
 pub use budget::RetryBudget;
 pub use events::{Event, EventListener, GiveUpReason};
