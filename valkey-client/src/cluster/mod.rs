@@ -4,7 +4,10 @@
 //!
 //! - [`key_slot`]: the hash slot of a key, CRC16/XMODEM with hash tags, as
 //!   the server computes it.
+//! - [`route`]: where a command goes, from the command table.
 
+mod route;
 mod slot;
 
+pub use route::{Route, route};
 pub use slot::{SLOTS, hash_tag, key_slot};
