@@ -5,9 +5,12 @@
 //! - [`key_slot`]: the hash slot of a key, CRC16/XMODEM with hash tags, as
 //!   the server computes it.
 //! - [`route`]: where a command goes, from the command table.
+//! - [`parse_shards`] and [`SlotMap`]: the layout `CLUSTER SHARDS` reports.
 
 mod route;
 mod slot;
+mod topology;
 
 pub use route::{Route, route};
 pub use slot::{SLOTS, hash_tag, key_slot};
+pub use topology::{NodeInfo, Shard, SlotMap, parse_shards};
