@@ -6,11 +6,15 @@
 //!   the server computes it.
 //! - [`route`]: where a command goes, from the command table.
 //! - [`parse_shards`] and [`SlotMap`]: the layout `CLUSTER SHARDS` reports.
+//! - [`decide`]: what the inner loop does with a failure (MOVED, ASK,
+//!   TRYAGAIN, CLUSTERDOWN, ...), a pure decision table.
 
+mod redirect;
 mod route;
 mod slot;
 mod topology;
 
+pub use redirect::{Action, CLUSTER_DOWN_WAIT, MAX_REDIRECTIONS, Redirect, decide};
 pub use route::{Route, route};
 pub use slot::{SLOTS, hash_tag, key_slot};
 pub use topology::{NodeInfo, Shard, SlotMap, parse_shards};
