@@ -8,12 +8,15 @@
 //! - [`parse_shards`] and [`SlotMap`]: the layout `CLUSTER SHARDS` reports.
 //! - [`decide`]: what the inner loop does with a failure (MOVED, ASK,
 //!   TRYAGAIN, CLUSTERDOWN, ...), a pure decision table.
+//! - [`pick`] and [`ReadFrom`]: which node of a shard serves a command.
 
+mod read_from;
 mod redirect;
 mod route;
 mod slot;
 mod topology;
 
+pub use read_from::{ReadFrom, pick};
 pub use redirect::{Action, CLUSTER_DOWN_WAIT, MAX_REDIRECTIONS, Redirect, decide};
 pub use route::{Route, route};
 pub use slot::{SLOTS, hash_tag, key_slot};
