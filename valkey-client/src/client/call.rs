@@ -9,7 +9,7 @@ use crate::cmd::Cmd;
 use crate::command::{self, BlockingTimeout, RepeatSafety};
 use crate::error::{Delivery, Error, Result};
 use crate::node::policy::{self, Refusal, may_retry};
-use crate::node::retry_loop::Attempt;
+use crate::node::retry_loop::RetryTarget;
 use crate::pipeline::Pipeline;
 use crate::resp::Value;
 use crate::retry::Retry;
@@ -49,7 +49,7 @@ impl<'a> Single<'a> {
     }
 }
 
-impl Attempt for Single<'_> {
+impl RetryTarget for Single<'_> {
     type Output = Value;
 
     async fn attempt(&mut self, deadline: Option<Instant>) -> Result<Value> {
@@ -76,7 +76,7 @@ impl Attempt for Single<'_> {
 /// retried kind may be retried.
 pub(super) struct Connect<'a>(pub(super) &'a Valkey);
 
-impl Attempt for Connect<'_> {
+impl RetryTarget for Connect<'_> {
     type Output = ();
 
     async fn attempt(&mut self, deadline: Option<Instant>) -> Result<()> {
@@ -156,7 +156,7 @@ impl<'p> PipelineCall<'p> {
     }
 }
 
-impl Attempt for PipelineCall<'_> {
+impl RetryTarget for PipelineCall<'_> {
     type Output = ();
 
     fn failed(&self, err: &Error) {

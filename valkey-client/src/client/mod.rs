@@ -25,7 +25,7 @@ use crate::node::blocking::BlockingPool;
 use crate::node::budget::Bucket;
 use crate::node::events::EventListener;
 use crate::node::keeper::ConnectionKeeper;
-use crate::node::retry_loop::{Attempt, RetryPolicy, retry_loop};
+use crate::node::retry_loop::{RetryPolicy, RetryTarget, retry_loop};
 use call::{Connect, PipelineCall, Single};
 
 /// The standalone async client. Cheap to clone: clones share the connection,
@@ -312,7 +312,7 @@ impl Valkey {
 
     /// Repeats a failed call under the client's retry policy (the shared
     /// loop of `node::retry_loop`).
-    async fn retry<A: Attempt>(
+    async fn retry<A: RetryTarget>(
         &self,
         command: &str,
         target: &mut A,

@@ -1,4 +1,4 @@
-//! The one retry loop: it repeats a failed [`Attempt`] under a
+//! The one retry loop: it repeats a failed [`RetryTarget`] under a
 //! [`RetryPolicy`] and one deadline, and says why it gave up. The standalone
 //! client runs every call through it; the cluster client will run each
 //! node's attempts through it and act on the reason it gave up (a node
@@ -13,11 +13,11 @@ use super::budget::Bucket;
 use super::events::{Event, EventListener, GiveUpReason, emit};
 use super::policy::{self, Refusal};
 use crate::error::{Delivery, Error, Result};
-use crate::retry::Retry;
+use crate::retry::{Attempts, Retry};
 
 /// What the retry loop repeats: one command, what is left of a pipeline,
 /// opening a connection.
-pub(crate) trait Attempt {
+pub(crate) trait RetryTarget {
     /// What a successful attempt gives.
     type Output;
 
@@ -61,7 +61,7 @@ pub(crate) struct GaveUp {
 /// is not safe to repeat, the retries, the budget or the deadline are
 /// spent. The error returned reports the strongest delivery state of all
 /// attempts: `NotSent` only when no attempt may have run.
-pub(crate) async fn retry_loop<A: Attempt>(
+pub(crate) async fn retry_loop<A: RetryTarget>(
     policy: &RetryPolicy<'_>,
     command: &str,
     target: &mut A,
@@ -97,42 +97,43 @@ pub(crate) async fn retry_loop<A: Attempt>(
     let Some(retry) = policy.retry else {
         return give_up(err, 1, GiveUpReason::NotRetried, may_have_run);
     };
-    let mut backoff = retry.backoff();
-    backoff.reset();
-    let mut failures: u32 = 0;
+    // The counting rules of `Retry::call_with_retry`, shared: the backoff
+    // reset once, a failure counted, exhaustion, the wait.
+    let mut count = Attempts::start(retry);
     loop {
-        failures = failures.saturating_add(1);
+        // The attempt just failed is the one after those counted.
+        let attempts = count.failures().saturating_add(1);
         match target.judge(retry, &err, policy.opted_in) {
             Ok(()) => {}
             Err(Refusal::KindNotRetried) => {
-                return give_up(err, failures, GiveUpReason::NotRetried, may_have_run);
+                return give_up(err, attempts, GiveUpReason::NotRetried, may_have_run);
             }
             Err(Refusal::MayHaveRun) => {
-                return give_up(err, failures, GiveUpReason::MayHaveRun, may_have_run);
+                return give_up(err, attempts, GiveUpReason::MayHaveRun, may_have_run);
             }
         }
-        if retry.retries().is_some_and(|max| failures > max) {
-            return give_up(err, failures, GiveUpReason::RetriesExhausted, may_have_run);
-        }
-        let wait = backoff.compute(failures);
+        count.count();
+        let Some(wait) = count.next_wait() else {
+            return give_up(err, attempts, GiveUpReason::RetriesExhausted, may_have_run);
+        };
         if deadline.is_some_and(|d| d.saturating_duration_since(Instant::now()) <= wait) {
-            return give_up(err, failures, GiveUpReason::DeadlineReached, may_have_run);
+            return give_up(err, attempts, GiveUpReason::DeadlineReached, may_have_run);
         }
         // The first retry of a call is free (at most doubling the load);
         // later ones after an attempt that may have run draw on the shared
         // budget. Taken after the deadline check: a call that gives up on
         // its deadline spends nothing.
-        if failures > 1
+        if attempts > 1
             && policy::may_have_run(&err)
             && policy.budget.is_some_and(|b| !b.try_take())
         {
-            return give_up(err, failures, GiveUpReason::BudgetExhausted, may_have_run);
+            return give_up(err, attempts, GiveUpReason::BudgetExhausted, may_have_run);
         }
         emit(
             listener,
             Event::Retry {
                 command,
-                attempt: failures,
+                attempt: attempts,
                 wait,
                 error: &err,
             },
@@ -166,7 +167,7 @@ mod tests {
         safe: bool,
     }
 
-    impl Attempt for Scripted {
+    impl RetryTarget for Scripted {
         type Output = u32;
 
         async fn attempt(&mut self, _deadline: Option<Instant>) -> Result<u32> {

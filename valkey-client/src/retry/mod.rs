@@ -274,7 +274,7 @@ impl Retry {
 ///
 /// Both flavours make every decision here, so they cannot drift apart; the
 /// flavours only run the operation, `fail` and the sleep.
-struct Attempts<'r> {
+pub(crate) struct Attempts<'r> {
     retry: &'r Retry,
     backoff: Box<dyn Backoff>,
     failures: u32,
@@ -282,7 +282,7 @@ struct Attempts<'r> {
 
 impl<'r> Attempts<'r> {
     /// Clones the backoff for this call and resets it (rule 1).
-    fn start(retry: &'r Retry) -> Attempts<'r> {
+    pub(crate) fn start(retry: &'r Retry) -> Attempts<'r> {
         let mut backoff = retry.backoff.clone();
         backoff.reset();
         Attempts {
@@ -297,16 +297,26 @@ impl<'r> Attempts<'r> {
     fn count_failure<E: RetryableError>(&mut self, error: &E) -> bool {
         match error.error_kind() {
             Some(kind) if self.retry.is_supported(kind) => {
-                self.failures = self.failures.saturating_add(1);
+                self.count();
                 true
             }
             _ => false,
         }
     }
 
+    /// Counts a failure the caller has judged retryable itself (rule 4).
+    pub(crate) fn count(&mut self) {
+        self.failures = self.failures.saturating_add(1);
+    }
+
+    /// The failures counted so far.
+    pub(crate) fn failures(&self) -> u32 {
+        self.failures
+    }
+
     /// After `fail` ran: `None` when the retries are spent (rule 5),
     /// otherwise the wait before the next attempt (rule 6).
-    fn next_wait(&mut self) -> Option<Duration> {
+    pub(crate) fn next_wait(&mut self) -> Option<Duration> {
         match self.retry.retries {
             Some(retries) if self.failures > retries => None,
             _ => Some(self.backoff.compute(self.failures)),
