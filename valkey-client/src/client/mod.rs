@@ -45,8 +45,9 @@ use call::{Connect, PipelineCall, Single};
 ///     .retry_on_error([ErrorKind::BusyLoading, ErrorKind::Connection, ErrorKind::Timeout])
 ///     .build()
 ///     .await?;
-/// // Valkey client with retries on Timeout only
-/// let r_only_timeout = Valkey::builder()
+/// // Valkey client that also retries Timeout errors (with a Retry given, its own
+/// // supported errors, Connection and Timeout by default, are retried as well)
+/// let r_with_timeout = Valkey::builder()
 ///     .host("localhost")
 ///     .port(6379)
 ///     .retry(retry)
@@ -54,7 +55,7 @@ use call::{Connect, PipelineCall, Single};
 ///     .build()
 ///     .await?;
 /// r.set("greeting", "hello").await?;
-/// let v: Option<String> = r_only_timeout.get("greeting").await?;
+/// let v: Option<String> = r_with_timeout.get("greeting").await?;
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
