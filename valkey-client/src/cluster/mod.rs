@@ -9,9 +9,13 @@
 //! - [`decide`]: what the inner loop does with a failure (MOVED, ASK,
 //!   TRYAGAIN, CLUSTERDOWN, ...), a pure decision table.
 //! - [`pick`] and [`ReadFrom`]: which node of a shard serves a command.
+//! - `refresh::RefreshGate` (crate-private): single-flight, rate-limited
+//!   topology refreshes.
 
 mod read_from;
 mod redirect;
+#[allow(dead_code)] // the cluster client that uses it is being built
+mod refresh;
 mod route;
 mod slot;
 mod topology;
