@@ -74,7 +74,9 @@ pub enum ErrorKind {
     SlotNotCovered,
     /// A command that changes or depends on the state of its connection
     /// (`SUBSCRIBE`, `MULTI`, `WATCH`, `SELECT`, `CLIENT REPLY`, ...) was
-    /// sent where connections are shared; the message names the API to use.
+    /// sent where connections are shared, or a blocking command (`BLPOP`,
+    /// ...) was put in a pipeline on one; nothing was sent, and the message
+    /// names the API to use.
     StatefulCommand,
 }
 
