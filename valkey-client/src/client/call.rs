@@ -66,10 +66,6 @@ impl RetryTarget for Single<'_> {
     fn judge(&self, retry: &Retry, err: &Error, opted_in: bool) -> Result<(), Refusal> {
         may_retry(retry, err, self.safe, opted_in)
     }
-
-    fn failed(&self, err: &Error) {
-        self.client.failed(err);
-    }
 }
 
 /// Opening the client's connection (for `build()`): nothing is sent, so any
@@ -85,10 +81,6 @@ impl RetryTarget for Connect<'_> {
 
     fn judge(&self, retry: &Retry, err: &Error, opted_in: bool) -> Result<(), Refusal> {
         may_retry(retry, err, true, opted_in)
-    }
-
-    fn failed(&self, err: &Error) {
-        self.0.failed(err);
     }
 }
 
@@ -159,10 +151,6 @@ impl<'p> PipelineCall<'p> {
 impl RetryTarget for PipelineCall<'_> {
     type Output = ();
 
-    fn failed(&self, err: &Error) {
-        self.client.failed(err);
-    }
-
     async fn attempt(&mut self, deadline: Option<Instant>) -> Result<()> {
         let client = self.client;
         let from = self.answered.len();
@@ -180,12 +168,11 @@ impl RetryTarget for PipelineCall<'_> {
         };
         // Any command left without its reply by a timeout makes the
         // connection suspect, whatever error replies came before it.
-        if let Some(err) = replies
+        if replies
             .iter()
-            .filter_map(|r| r.as_ref().err())
-            .find(|e| super::is_suspect(e))
+            .any(|r| r.as_ref().is_err_and(super::is_suspect))
         {
-            client.after_failure(&conn, err);
+            client.inner.keeper.retire(&conn);
         }
         // A command that may have run in an earlier attempt keeps saying so.
         for (reply, before) in replies.iter_mut().zip(&self.rest) {
@@ -199,14 +186,12 @@ impl RetryTarget for PipelineCall<'_> {
         if self.transaction {
             // All or nothing: the whole result stands or the whole
             // transaction is open.
-            let exec = replies.last().and_then(|r| r.as_ref().err()).cloned();
-            match exec {
-                None => self.answered = replies,
-                Some(err) => {
-                    self.rest = replies;
-                    return Err(err);
-                }
+            if let Some(Err(exec)) = replies.last() {
+                let err = exec.clone();
+                self.rest = replies;
+                return Err(err);
             }
+            self.answered = replies;
             return Ok(());
         }
         // Replies come in order: the final ones form a prefix.

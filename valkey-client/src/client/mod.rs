@@ -239,13 +239,7 @@ impl Valkey {
         let transaction = usage.transaction;
         let deadline = self.deadline(options);
         let mut call = PipelineCall::new(self, pipe, transaction);
-        let err = match call.attempt(deadline).await {
-            Ok(()) => return call.finish(None),
-            Err(err) => err,
-        };
-        let outcome = self
-            .retry("PIPELINE", &mut call, deadline, options, err)
-            .await;
+        let outcome = self.run("PIPELINE", &mut call, deadline, options).await;
         call.finish(outcome.err())
     }
 
@@ -262,12 +256,7 @@ impl Valkey {
             ConnectionUse::Blocking(timeout) => {
                 let deadline = self.deadline(options);
                 let mut call = Single::blocking(self, cmd, timeout);
-                let err = match call.attempt(deadline).await {
-                    Ok(value) => return Ok(value),
-                    Err(err) => err,
-                };
-                self.retry(cmd.name(), &mut call, deadline, options, err)
-                    .await
+                self.run(cmd.name(), &mut call, deadline, options).await
             }
             ConnectionUse::State(state) => Err(state.refusal()),
         }
@@ -295,24 +284,29 @@ impl Valkey {
     /// retried kinds, each attempt within the connect timeout, all of them
     /// within the request timeout. For `build()`.
     async fn connect_under_retry(&self) -> Result<()> {
-        let deadline = self.deadline(&CallOptions::default());
-        let mut connect = Connect(self);
-        let err = match connect.attempt(deadline).await {
-            Ok(()) => return Ok(()),
-            Err(err) => err,
-        };
-        self.retry(
-            "CONNECT",
-            &mut connect,
-            deadline,
-            &CallOptions::default(),
-            err,
-        )
-        .await
+        let options = CallOptions::default();
+        let deadline = self.deadline(&options);
+        self.run("CONNECT", &mut Connect(self), deadline, &options)
+            .await
     }
 
-    /// Repeats a failed call under the client's retry policy (the shared
-    /// loop of `node::retry_loop`).
+    /// Runs `target` once and, when that fails, again under the client's
+    /// retry policy (the shared loop of `node::retry_loop`).
+    async fn run<A: RetryTarget>(
+        &self,
+        command: &str,
+        target: &mut A,
+        deadline: Option<Instant>,
+        options: &CallOptions,
+    ) -> Result<A::Output> {
+        match target.attempt(deadline).await {
+            Ok(value) => Ok(value),
+            Err(err) => self.retry(command, target, deadline, options, err).await,
+        }
+    }
+
+    /// Repeats `target` after its first failure `err` under the client's
+    /// retry policy. The loop reports its give-up as an event.
     async fn retry<A: RetryTarget>(
         &self,
         command: &str,
@@ -322,6 +316,7 @@ impl Valkey {
         err: Error,
     ) -> Result<A::Output> {
         let inner = &*self.inner;
+        let keeper = &inner.keeper;
         let policy = RetryPolicy {
             retry: inner.retry.as_ref(),
             budget: inner.budget.as_ref(),
@@ -329,25 +324,11 @@ impl Valkey {
             opted_in: options
                 .retry_non_idempotent
                 .unwrap_or(inner.retry_non_idempotent),
+            on_failure: &|err| keeper.on_failure(err),
         };
         retry_loop(&policy, command, target, deadline, err)
             .await
-            .map_err(|gave_up| {
-                tracing::debug!(
-                    command,
-                    reason = ?gave_up.reason,
-                    attempts = gave_up.attempts,
-                    kind = ?gave_up.error.kind(),
-                    "call failed"
-                );
-                gave_up.error
-            })
-    }
-
-    /// A request failed: the keeper reconnects in the background when the
-    /// failure closed the connection.
-    fn failed(&self, err: &Error) {
-        self.inner.keeper.on_failure(err);
+            .map_err(|gave_up| gave_up.error)
     }
 
     /// One attempt of one command on the shared connection.

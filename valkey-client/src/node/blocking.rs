@@ -23,6 +23,16 @@ use crate::connection::Connection;
 use crate::error::{Delivery, Error, ErrorKind, Result};
 use crate::resp::Value;
 
+/// The sooner of `deadline` and `wait` from now; `None` when neither bounds
+/// the wait (a wait too long to add is no bound).
+fn sooner(deadline: Option<Instant>, wait: Option<Duration>) -> Option<Instant> {
+    let after_wait = wait.and_then(|w| Instant::now().checked_add(w));
+    match (deadline, after_wait) {
+        (Some(d), Some(w)) => Some(d.min(w)),
+        (d, w) => d.or(w),
+    }
+}
+
 /// Idle connections kept open for the next blocking call, at most.
 const MAX_IDLE: usize = 2;
 
@@ -86,19 +96,13 @@ impl BlockingPool {
             BlockingTimeout::After(own) => response_timeout.map(|rt| own.saturating_add(rt)),
             BlockingTimeout::Unparsed => response_timeout,
         };
-        let limit = match (wait, deadline) {
-            (Some(wait), Some(deadline)) => Some(deadline.min(Instant::now() + wait)),
-            (Some(wait), None) => Instant::now().checked_add(wait),
-            (None, deadline) => deadline,
-        };
-        let result = match limit {
+        let result = match sooner(deadline, wait) {
             None => conn.request(cmd).await,
             Some(limit) => match tokio::time::timeout_at(limit, conn.request(cmd)).await {
                 Ok(result) => result,
                 Err(_) => {
                     // The late reply must not reach the next caller: the
-                    // connection goes (dropped below).
-                    drop(permit);
+                    // connection is dropped here, not given back.
                     return Err(Error::new(
                         ErrorKind::Timeout,
                         format!("no reply from {addr} to a blocking command in time"),
@@ -110,6 +114,7 @@ impl BlockingPool {
         if !conn.is_broken() {
             self.give_back(conn);
         }
+        // The permit goes with the connection, given back or dropped.
         drop(permit);
         result
     }
@@ -123,12 +128,7 @@ impl BlockingPool {
             let mut conn = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop()?;
             let ping = Cmd::new("PING");
             let check = conn.request(&ping);
-            let limit = match (self.config.connect_timeout_value(), deadline) {
-                (Some(t), Some(d)) => Some(d.min(Instant::now() + t)),
-                (Some(t), None) => Instant::now().checked_add(t),
-                (None, d) => d,
-            };
-            let alive = match limit {
+            let alive = match sooner(deadline, self.config.connect_timeout_value()) {
                 None => check.await.is_ok(),
                 Some(limit) => matches!(tokio::time::timeout_at(limit, check).await, Ok(Ok(_))),
             };

@@ -29,10 +29,6 @@ pub(crate) trait RetryTarget {
 
     /// Whether the last attempt's failure `err` may be retried.
     fn judge(&self, retry: &Retry, err: &Error, opted_in: bool) -> Result<(), Refusal>;
-
-    /// Told of every failure, the first included (e.g. to reconnect in the
-    /// background when the failure closed the connection).
-    fn failed(&self, _err: &Error) {}
 }
 
 /// The policy one call runs under.
@@ -44,10 +40,16 @@ pub(crate) struct RetryPolicy<'a> {
     pub(crate) listener: Option<&'a EventListener>,
     /// The caller accepts that a command that may have run runs again.
     pub(crate) opted_in: bool,
+    /// Told of every failure, the first included (the client's keeper
+    /// reconnects in the background when a failure closed the connection).
+    pub(crate) on_failure: &'a (dyn Fn(&Error) + Sync),
 }
 
-/// A call the loop gave up on: the error to return and why.
+/// A call the loop gave up on: the error to return and why. The standalone
+/// client returns only the error (the reason went out as an event); the
+/// cluster client acts on the reason, so it is kept here.
 #[derive(Debug)]
+#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) struct GaveUp {
     /// The last attempt's error, its delivery the strongest of all attempts.
     pub(crate) error: Error,
@@ -93,7 +95,7 @@ pub(crate) async fn retry_loop<A: RetryTarget>(
             attempts,
         })
     };
-    target.failed(&err);
+    (policy.on_failure)(&err);
     let Some(retry) = policy.retry else {
         return give_up(err, 1, GiveUpReason::NotRetried, may_have_run);
     };
@@ -144,7 +146,7 @@ pub(crate) async fn retry_loop<A: RetryTarget>(
         match target.attempt(deadline).await {
             Ok(value) => return Ok(value),
             Err(next) => {
-                target.failed(&next);
+                (policy.on_failure)(&next);
                 may_have_run |= policy::may_have_run(&next);
                 err = next;
             }
@@ -200,6 +202,7 @@ mod tests {
             budget: None,
             listener: None,
             opted_in: false,
+            on_failure: &|_| {},
         };
         retry_loop(&policy, "TEST", &mut target, None, first).await
     }
