@@ -49,6 +49,7 @@ pub use backoff::{
     FullJitterBackoff, NoBackoff, default_backoff,
 };
 pub use client::{CallOptions, Valkey, ValkeyBuilder};
+pub use cluster::{ReadFrom, Target, ValkeyCluster, ValkeyClusterBuilder};
 pub use cmd::{ArgIter, Cmd, ToArg};
 pub use config::{Addr, ConnectionConfig, Protocol, Secret, TlsConfig};
 pub use connection::{Connection, MultiplexOptions, Multiplexed};

@@ -14,37 +14,36 @@ use crate::pipeline::Pipeline;
 use crate::resp::Value;
 use crate::retry::Retry;
 
+/// How one command is sent to its node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// On the shared connection.
+    Shared,
+    /// On a dedicated connection, with the command's own timeout argument.
+    Blocking(BlockingTimeout),
+    /// On the shared connection, right after `ASKING` in the same write (a
+    /// cluster's `ASK` redirection).
+    Asking,
+}
+
 /// One command, on the shared connection or, for a blocking command, on a
 /// dedicated one.
-pub(super) struct Single<'a> {
+pub(crate) struct Single<'a> {
     client: &'a Valkey,
     cmd: &'a Cmd,
     safe: bool,
-    /// `Some` for a blocking command: its own timeout argument.
-    blocking: Option<BlockingTimeout>,
+    mode: Mode,
 }
 
 impl<'a> Single<'a> {
     /// Built on the first failure only: the command table lookup is not paid
     /// on the happy path.
-    pub(super) fn new(client: &'a Valkey, cmd: &'a Cmd) -> Single<'a> {
+    pub(crate) fn new(client: &'a Valkey, cmd: &'a Cmd, mode: Mode) -> Single<'a> {
         Single {
             client,
             cmd,
             safe: command::repeat_safety(cmd) != RepeatSafety::NotSafe,
-            blocking: None,
-        }
-    }
-
-    /// A blocking command.
-    pub(super) fn blocking(
-        client: &'a Valkey,
-        cmd: &'a Cmd,
-        timeout: BlockingTimeout,
-    ) -> Single<'a> {
-        Single {
-            blocking: Some(timeout),
-            ..Single::new(client, cmd)
+            mode,
         }
     }
 }
@@ -53,14 +52,7 @@ impl RetryTarget for Single<'_> {
     type Output = Value;
 
     async fn attempt(&mut self, deadline: Option<Instant>) -> Result<Value> {
-        match self.blocking {
-            None => self.client.attempt(self.cmd, deadline).await,
-            Some(timeout) => {
-                self.client
-                    .attempt_blocking(self.cmd, timeout, deadline)
-                    .await
-            }
-        }
+        self.client.attempt_in(self.cmd, self.mode, deadline).await
     }
 
     fn judge(&self, retry: &Retry, err: &Error, opted_in: bool) -> Result<(), Refusal> {

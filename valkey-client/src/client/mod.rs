@@ -24,9 +24,12 @@ pub use builder::ValkeyBuilder;
 use crate::node::blocking::BlockingPool;
 use crate::node::budget::Bucket;
 use crate::node::events::EventListener;
-use crate::node::keeper::ConnectionKeeper;
-use crate::node::retry_loop::{RetryPolicy, RetryTarget, retry_loop};
-use call::{Connect, PipelineCall, Single};
+use crate::node::keeper::{ConnectionKeeper, ReconnectPolicy};
+use crate::node::options::NodeOptions;
+use crate::node::retry_loop::{GaveUp, RetryPolicy, RetryTarget, retry_loop};
+use call::{Connect, PipelineCall};
+
+pub(crate) use call::{Mode, Single};
 
 /// The standalone async client. Cheap to clone: clones share the connection,
 /// the retry budget and the event listener.
@@ -70,7 +73,7 @@ struct Inner {
     retry_non_idempotent: bool,
     response_timeout: Option<Duration>,
     request_timeout: Option<Duration>,
-    budget: Option<Bucket>,
+    budget: Option<Arc<Bucket>>,
     listener: Option<EventListener>,
 }
 
@@ -83,8 +86,8 @@ struct Inner {
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct CallOptions {
-    retry_non_idempotent: Option<bool>,
-    timeout: Option<Duration>,
+    pub(crate) retry_non_idempotent: Option<bool>,
+    pub(crate) timeout: Option<Duration>,
 }
 
 impl CallOptions {
@@ -121,6 +124,40 @@ impl Valkey {
     /// A builder with every option.
     pub fn builder() -> ValkeyBuilder {
         ValkeyBuilder::new()
+    }
+
+    /// A client for the server `options.config` names. `reconnect`: how to
+    /// reopen the connection in the background (`None`: only on demand, as
+    /// the nodes of a cluster do); `budget`: shared with other clients (the
+    /// nodes of one cluster share one).
+    pub(crate) fn from_options(
+        options: &NodeOptions,
+        reconnect: Option<ReconnectPolicy>,
+        budget: Option<Arc<Bucket>>,
+    ) -> Valkey {
+        let config = options.config.clone();
+        let mux = options.mux_options();
+        let response_timeout = mux.response_timeout;
+        let blocking = BlockingPool::new(config.clone(), options.max_blocking_connections);
+        let keeper = Arc::new(ConnectionKeeper::new(
+            config,
+            mux,
+            reconnect,
+            options.max_waiting_for_connection,
+            options.listener.clone(),
+        ));
+        Valkey {
+            inner: Arc::new(Inner {
+                keeper,
+                blocking,
+                retry: options.effective_retry(),
+                retry_non_idempotent: options.retry_non_idempotent,
+                response_timeout,
+                request_timeout: options.request_timeout,
+                budget,
+                listener: options.listener.clone(),
+            }),
+        }
     }
 
     /// Connects to `host:port` with the defaults (no retries).
@@ -225,6 +262,19 @@ impl Valkey {
         pipe: &mut Pipeline,
         options: &CallOptions,
     ) -> Result<Vec<Result<Value>>> {
+        let deadline = self.deadline(options);
+        self.pipeline_until(pipe, deadline, self.opted_in(options))
+            .await
+    }
+
+    /// [`Valkey::pipeline_with`] within `deadline` (the cluster sends each
+    /// node its part of a pipeline under the call's one deadline).
+    pub(crate) async fn pipeline_until(
+        &self,
+        pipe: &mut Pipeline,
+        deadline: Option<Instant>,
+        opted_in: bool,
+    ) -> Result<Vec<Result<Value>>> {
         pipe.encoded()?;
         let usage = pipe.shared_use()?;
         if let Some(name) = usage.blocking {
@@ -236,10 +286,14 @@ impl Valkey {
                 ),
             ));
         }
-        let transaction = usage.transaction;
-        let deadline = self.deadline(options);
-        let mut call = PipelineCall::new(self, pipe, transaction);
-        let outcome = self.run("PIPELINE", &mut call, deadline, options).await;
+        let mut call = PipelineCall::new(self, pipe, usage.transaction);
+        let outcome = match call.attempt(deadline).await {
+            Ok(()) => Ok(()),
+            Err(err) => self
+                .retry_until_given_up("PIPELINE", &mut call, deadline, opted_in, err, true)
+                .await
+                .map_err(|gave_up| gave_up.error),
+        };
         call.finish(outcome.err())
     }
 
@@ -255,7 +309,7 @@ impl Valkey {
             ConnectionUse::Shared => self.execute_shared(cmd, options).await,
             ConnectionUse::Blocking(timeout) => {
                 let deadline = self.deadline(options);
-                let mut call = Single::blocking(self, cmd, timeout);
+                let mut call = Single::new(self, cmd, Mode::Blocking(timeout));
                 self.run(cmd.name(), &mut call, deadline, options).await
             }
             ConnectionUse::State(state) => Err(state.refusal()),
@@ -272,7 +326,7 @@ impl Valkey {
         };
         self.retry(
             cmd.name(),
-            &mut Single::new(self, cmd),
+            &mut Single::new(self, cmd, Mode::Shared),
             deadline,
             options,
             err,
@@ -315,24 +369,118 @@ impl Valkey {
         options: &CallOptions,
         err: Error,
     ) -> Result<A::Output> {
-        let inner = &*self.inner;
-        let keeper = &inner.keeper;
-        let policy = RetryPolicy {
-            retry: inner.retry.as_ref(),
-            budget: inner.budget.as_ref(),
-            listener: inner.listener.as_ref(),
-            opted_in: options
-                .retry_non_idempotent
-                .unwrap_or(inner.retry_non_idempotent),
-            on_failure: &|err| keeper.on_failure(err),
-        };
-        retry_loop(&policy, command, target, deadline, err)
+        let opted_in = self.opted_in(options);
+        self.retry_until_given_up(command, target, deadline, opted_in, err, true)
             .await
             .map_err(|gave_up| gave_up.error)
     }
 
+    /// Whether a call with `options` accepts that a command that may have
+    /// run runs again.
+    pub(crate) fn opted_in(&self, options: &CallOptions) -> bool {
+        options
+            .retry_non_idempotent
+            .unwrap_or(self.inner.retry_non_idempotent)
+    }
+
+    /// [`Valkey::retry`], saying why it gave up: the cluster client acts on
+    /// the reason (a node whose retry is spent on connection failures is
+    /// dropped and the topology read again).
+    pub(crate) async fn retry_until_given_up<A: RetryTarget>(
+        &self,
+        command: &str,
+        target: &mut A,
+        deadline: Option<Instant>,
+        opted_in: bool,
+        err: Error,
+        report_give_up: bool,
+    ) -> Result<A::Output, GaveUp> {
+        let inner = &*self.inner;
+        let keeper = &inner.keeper;
+        let policy = RetryPolicy {
+            retry: inner.retry.as_ref(),
+            budget: inner.budget.as_deref(),
+            listener: inner.listener.as_ref(),
+            opted_in,
+            on_failure: &|err| keeper.on_failure(err),
+            report_give_up,
+        };
+        retry_loop(&policy, command, target, deadline, err).await
+    }
+
+    /// The address of this client's server, as `host:port`.
+    pub(crate) fn addr(&self) -> &str {
+        self.inner.keeper.addr()
+    }
+
+    /// The host and port of this client's server (`None` for a Unix socket).
+    pub(crate) fn host_port(&self) -> Option<(&str, u16)> {
+        match self.inner.keeper.config().addr() {
+            crate::config::Addr::Tcp { host, port } => Some((host, *port)),
+            _ => None,
+        }
+    }
+
+    /// Whether connecting to this server failed last time and no
+    /// connection is up: a topology read asks it last.
+    pub(crate) fn is_failing(&self) -> bool {
+        self.inner.keeper.is_failing()
+    }
+
+    /// Ends the shared connection (the cluster drops a node's client that
+    /// left the topology; calls in flight still get their replies).
+    pub(crate) fn close_connection(&self) {
+        if let Some(conn) = self.inner.keeper.live() {
+            self.inner.keeper.retire(&conn);
+        }
+    }
+
+    /// One attempt of `cmd` sent as `mode` says.
+    pub(crate) async fn attempt_in(
+        &self,
+        cmd: &Cmd,
+        mode: Mode,
+        deadline: Option<Instant>,
+    ) -> Result<Value> {
+        match mode {
+            Mode::Shared => self.attempt(cmd, deadline).await,
+            Mode::Blocking(timeout) => self.attempt_blocking(cmd, timeout, deadline).await,
+            Mode::Asking => self.attempt_asking(cmd, deadline).await,
+        }
+    }
+
+    /// `ASKING` and `cmd` in one write: the node takes the command for a
+    /// slot it is importing only right after `ASKING` on that connection.
+    async fn attempt_asking(&self, cmd: &Cmd, deadline: Option<Instant>) -> Result<Value> {
+        let (conn, limit) = self.connection(deadline).await?;
+        let mut pipe = Pipeline::new();
+        pipe.cmd("ASKING").add(cmd);
+        let (bytes, starts) = pipe.encoded_from(0)?;
+        let replies = conn.send_encoded(bytes, starts, limit).await;
+        let mut replies = match replies {
+            Ok(replies) => replies,
+            Err(err) => {
+                self.after_failure(&conn, &err);
+                return Err(err);
+            }
+        };
+        let reply = replies.pop();
+        let asking = replies.pop();
+        match (asking, reply) {
+            (Some(Err(err)), _) | (_, Some(Err(err))) => {
+                self.after_failure(&conn, &err);
+                Err(err)
+            }
+            (_, Some(Ok(value))) => Ok(value),
+            _ => Err(Error::new(
+                ErrorKind::InvalidResponse,
+                "no reply to a command sent after ASKING",
+            )),
+        }
+    }
+
     /// One attempt of one command on the shared connection.
-    async fn attempt(&self, cmd: &Cmd, deadline: Option<Instant>) -> Result<Value> {
+    pub(crate) async fn attempt(&self, cmd: &Cmd, deadline: Option<Instant>) -> Result<Value> {
         // The happy path, a live connection and no deadline, awaits nothing
         // but the reply.
         let (conn, limit) = match self.inner.keeper.live() {

@@ -12,16 +12,17 @@
 //! - `refresh::RefreshGate` (crate-private): single-flight, rate-limited
 //!   topology refreshes.
 
+mod client;
 mod read_from;
 mod redirect;
-#[allow(dead_code)] // the cluster client that uses it is being built
 mod refresh;
 mod route;
 mod slot;
 mod topology;
 
+pub use client::{Target, ValkeyCluster, ValkeyClusterBuilder};
 pub use read_from::{ReadFrom, pick};
 pub use redirect::{Action, CLUSTER_DOWN_WAIT, MAX_REDIRECTIONS, Redirect, decide};
 pub use route::{Route, route};
 pub use slot::{SLOTS, hash_tag, key_slot};
-pub use topology::{NodeInfo, Shard, SlotMap, parse_shards};
+pub use topology::{NodeInfo, Shard, SlotMap, parse_shards, parse_slots};

@@ -118,6 +118,75 @@ fn parse_node(node: &Value, answered_by: &str) -> Result<NodeInfo> {
     })
 }
 
+/// Parses a `CLUSTER SLOTS` reply (for servers without `CLUSTER SHARDS`):
+/// one entry per slot range, `[start, end, primary, replica...]`, each node
+/// `[host, port, id, ...]`. Ranges with the same primary form one shard.
+/// The reply says nothing of health: every node counts as online.
+pub fn parse_slots(reply: &Value, answered_by: &str) -> Result<Vec<Shard>> {
+    let ranges = reply
+        .as_slice()
+        .ok_or_else(|| malformed("the reply is not an array"))?;
+    let mut shards: Vec<Shard> = Vec::new();
+    for range in ranges {
+        let items = range
+            .as_slice()
+            .filter(|items| items.len() >= 3)
+            .ok_or_else(|| malformed("a slot range without its primary"))?;
+        let (start, end) = (slot_bound(&items[0])?, slot_bound(&items[1])?);
+        if start > end {
+            return Err(malformed("a slot range that ends before it starts"));
+        }
+        let mut nodes = items[2..]
+            .iter()
+            .enumerate()
+            .map(|(i, node)| slots_node(node, i == 0, answered_by));
+        let primary = nodes.next().transpose()?;
+        let replicas = nodes.collect::<Result<Vec<_>>>()?;
+        let same = |s: &&mut Shard| {
+            s.primary.as_ref().map(|p| (&p.host, p.port))
+                == primary.as_ref().map(|p| (&p.host, p.port))
+        };
+        match shards.iter_mut().find(|s| same(s)) {
+            Some(shard) => shard.slots.push((start, end)),
+            None => shards.push(Shard {
+                slots: vec![(start, end)],
+                primary,
+                replicas,
+            }),
+        }
+    }
+    Ok(shards)
+}
+
+fn slots_node(node: &Value, primary: bool, answered_by: &str) -> Result<NodeInfo> {
+    let fields = node
+        .as_slice()
+        .filter(|f| f.len() >= 2)
+        .ok_or_else(|| malformed("a node without host and port"))?;
+    let host = fields[0]
+        .as_str()
+        .filter(|h| !h.is_empty() && *h != "?")
+        .unwrap_or(answered_by)
+        .to_string();
+    let port = fields[1]
+        .as_int()
+        .and_then(|p| u16::try_from(p).ok())
+        .filter(|&p| p != 0)
+        .ok_or_else(|| malformed("a node without a valid port"))?;
+    Ok(NodeInfo {
+        id: fields
+            .get(2)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+        host,
+        port,
+        primary,
+        online: true,
+        availability_zone: None,
+    })
+}
+
 fn slot_bound(value: &Value) -> Result<u16> {
     value
         .as_int()
@@ -129,7 +198,7 @@ fn slot_bound(value: &Value) -> Result<u16> {
 fn malformed(what: &str) -> Error {
     Error::new(
         ErrorKind::InvalidResponse,
-        format!("malformed CLUSTER SHARDS reply: {what}"),
+        format!("malformed cluster topology reply: {what}"),
     )
 }
 
@@ -163,6 +232,78 @@ impl SlotMap {
     /// Every shard.
     pub fn shards(&self) -> &[Shard] {
         &self.shards
+    }
+
+    /// The index in [`SlotMap::shards`] of the shard that owns `slot`.
+    pub(crate) fn shard_index(&self, slot: u16) -> Option<usize> {
+        let i = *self.owner.get(usize::from(slot))?;
+        (usize::from(i) < self.shards.len()).then_some(usize::from(i))
+    }
+
+    /// Points `slot` at the primary `host:port`, as a `MOVED` says: a known
+    /// primary takes the slot; a known replica is promoted in place (its
+    /// shard's primary after a failover: every slot of that shard follows
+    /// it); an unknown node becomes a new shard's primary. The slot ranges
+    /// listed in the shards are left as they were read: the owner table is
+    /// what routes.
+    pub(crate) fn repoint(&mut self, slot: u16, host: &str, port: u16) {
+        if slot >= SLOTS {
+            return;
+        }
+        let is = |n: &NodeInfo| n.port == port && n.host == host;
+        let found = self
+            .shards
+            .iter()
+            .position(|s| s.primary.as_ref().is_some_and(is));
+        let index = match found {
+            Some(i) => i,
+            None => match self.shards.iter().position(|s| s.replicas.iter().any(is)) {
+                Some(i) => {
+                    let shard = &mut self.shards[i];
+                    let at = shard.replicas.iter().position(is).unwrap_or_default();
+                    let mut promoted = shard.replicas.remove(at);
+                    promoted.primary = true;
+                    promoted.online = true;
+                    if let Some(mut old) = shard.primary.replace(promoted) {
+                        // Demoted or gone: no reads until a refresh says.
+                        old.primary = false;
+                        old.online = false;
+                        shard.replicas.push(old);
+                    }
+                    i
+                }
+                None => {
+                    self.shards.push(Shard {
+                        slots: Vec::new(),
+                        primary: Some(NodeInfo {
+                            id: String::new(),
+                            host: host.to_string(),
+                            port,
+                            primary: true,
+                            online: true,
+                            availability_zone: None,
+                        }),
+                        replicas: Vec::new(),
+                    });
+                    self.shards.len() - 1
+                }
+            },
+        };
+        self.owner[usize::from(slot)] = index as u16;
+    }
+
+    /// Whether `other` routes every slot to the same primary address.
+    pub(crate) fn same_owners(&self, other: &SlotMap) -> bool {
+        fn primary(map: &SlotMap, i: u16) -> Option<(&str, u16)> {
+            map.shards
+                .get(usize::from(i))
+                .and_then(|s| s.primary.as_ref())
+                .map(|p| (p.host.as_str(), p.port))
+        }
+        self.owner
+            .iter()
+            .zip(&other.owner)
+            .all(|(&a, &b)| primary(self, a) == primary(other, b))
     }
 
     /// How many slots no shard covers.

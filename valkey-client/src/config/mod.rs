@@ -85,6 +85,9 @@ pub struct ConnectionConfig {
     pub(crate) tcp_keepalive: Option<Duration>,
     pub(crate) set_lib_info: bool,
     pub(crate) limits: Limits,
+    /// Send `READONLY` after the greeting: a cluster replica that serves
+    /// reads.
+    pub(crate) readonly: bool,
 }
 
 impl ConnectionConfig {
@@ -117,6 +120,7 @@ impl ConnectionConfig {
             tcp_keepalive: Some(Duration::from_secs(60)),
             set_lib_info: true,
             limits: Limits::default(),
+            readonly: false,
         }
     }
 

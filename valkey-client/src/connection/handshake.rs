@@ -19,9 +19,12 @@ pub(super) async fn run(conn: &mut Connection, config: &ConnectionConfig) -> Res
         resp2_greeting(conn, config).await?;
     }
     // SELECT and SETINFO go in one round trip; only SETINFO may fail quietly.
-    let mut cmds = Vec::with_capacity(3);
+    let mut cmds = Vec::with_capacity(4);
     if config.db != 0 {
         cmds.push(Cmd::new("SELECT").arg(config.db));
+    }
+    if config.readonly {
+        cmds.push(Cmd::new("READONLY"));
     }
     if config.set_lib_info {
         cmds.push(

@@ -63,6 +63,43 @@ pub enum Event<'a> {
         /// The last failure.
         error: &'a Error,
     },
+    /// A cluster node answered `MOVED` or `ASK`: the command goes to `to`.
+    Redirected {
+        /// The command's name.
+        command: &'a str,
+        /// The slot the redirection is for.
+        slot: u16,
+        /// The node it goes to now.
+        to: &'a str,
+        /// `ASK` (one command, slot map unchanged) rather than `MOVED`.
+        ask: bool,
+    },
+    /// The cluster topology was read again.
+    TopologyRefreshed {
+        /// The node whose view was taken (with the agreement of the others
+        /// asked).
+        from: &'a str,
+        /// Shards (primaries) in the new view.
+        shards: usize,
+        /// Whether any slot changed owner.
+        changed: bool,
+        /// Slots no shard serves.
+        uncovered: usize,
+    },
+    /// Reading the cluster topology failed at every node asked; the view
+    /// in use stays.
+    TopologyRefreshFailed {
+        /// The last failure.
+        error: &'a Error,
+    },
+    /// A cluster node's `retry` was spent on connection failures: it is
+    /// dropped from the startup nodes and the topology is read again.
+    NodeDropped {
+        /// The node's address.
+        addr: &'a str,
+        /// The failure.
+        error: &'a Error,
+    },
 }
 
 /// Why a failed command was not retried.
@@ -131,6 +168,24 @@ pub(crate) fn emit(listener: Option<&EventListener>, event: Event<'_>) {
             attempts,
             error,
         } => tracing::warn!(addr, attempts, error = %error, "gave up reconnecting"),
+        Event::Redirected {
+            command,
+            slot,
+            to,
+            ask,
+        } => tracing::debug!(command, slot, to, ask, "redirected"),
+        Event::TopologyRefreshed {
+            from,
+            shards,
+            changed,
+            uncovered,
+        } => tracing::info!(from, shards, changed, uncovered, "cluster topology read"),
+        Event::TopologyRefreshFailed { error } => {
+            tracing::warn!(error = %error, "reading the cluster topology failed")
+        }
+        Event::NodeDropped { addr, error } => {
+            tracing::info!(addr, error = %error, "cluster node dropped from the startup nodes")
+        }
     }
     if let Some(listener) = listener {
         listener(&event);

@@ -29,7 +29,10 @@ pub(crate) struct ReconnectPolicy {
 pub(crate) struct ConnectionKeeper {
     config: ConnectionConfig,
     mux_options: MultiplexOptions,
-    reconnect: ReconnectPolicy,
+    /// `None`: no background reconnection; requests reconnect on demand.
+    reconnect: Option<ReconnectPolicy>,
+    /// Callers that may wait for a connect attempt at once.
+    max_waiting: usize,
     listener: Option<EventListener>,
     addr: String,
     current: RwLock<Option<Multiplexed>>,
@@ -44,13 +47,16 @@ struct ConnectState {
     in_flight: Option<watch::Receiver<Option<Result<Multiplexed>>>>,
     /// Attempts failed in a row.
     failures: u32,
+    /// Callers waiting for the attempt under way.
+    waiting: usize,
 }
 
 impl ConnectionKeeper {
     pub(crate) fn new(
         config: ConnectionConfig,
         mux_options: MultiplexOptions,
-        reconnect: ReconnectPolicy,
+        reconnect: Option<ReconnectPolicy>,
+        max_waiting: usize,
         listener: Option<EventListener>,
     ) -> ConnectionKeeper {
         ConnectionKeeper {
@@ -58,6 +64,7 @@ impl ConnectionKeeper {
             config,
             mux_options,
             reconnect,
+            max_waiting: max_waiting.max(1),
             listener,
             current: RwLock::new(None),
             connect: Mutex::new(ConnectState::default()),
@@ -67,6 +74,21 @@ impl ConnectionKeeper {
 
     pub(crate) fn addr(&self) -> &str {
         &self.addr
+    }
+
+    pub(crate) fn config(&self) -> &ConnectionConfig {
+        &self.config
+    }
+
+    /// No live connection, and the last attempt to open one failed.
+    pub(crate) fn is_failing(&self) -> bool {
+        self.live().is_none()
+            && self
+                .connect
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .failures
+                > 0
     }
 
     /// The current connection, when it is alive.
@@ -114,6 +136,10 @@ impl ConnectionKeeper {
             if let Some(conn) = self.live() {
                 return Ok(conn);
             }
+            if state.waiting >= self.max_waiting {
+                return Err(self.too_many_waiting());
+            }
+            state.waiting += 1;
             match &state.in_flight {
                 Some(outcome) => outcome.clone(),
                 None => {
@@ -135,6 +161,18 @@ impl ConnectionKeeper {
         };
         waiting.answered = true;
         result
+    }
+
+    fn too_many_waiting(&self) -> Error {
+        Error::new(
+            ErrorKind::Connection,
+            format!(
+                "{} requests already wait for the connection to {} to open; this one fails \
+                 at once (see max_waiting_for_connection)",
+                self.max_waiting, self.addr
+            ),
+        )
+        .with_delivery(Delivery::NotSent)
     }
 
     fn attempt_lost(&self) -> Error {
@@ -199,13 +237,16 @@ impl ConnectionKeeper {
     }
 
     fn ensure_background(self: &Arc<Self>, cause: &Error) {
+        let Some(reconnect) = &self.reconnect else {
+            return;
+        };
         if self.background_running.swap(true, Ordering::AcqRel) {
             return;
         }
         tracing::debug!(addr = %self.addr, error = %cause, "connection lost; reconnecting in the background");
         let weak = Arc::downgrade(self);
         let cause = cause.clone();
-        tokio::spawn(reconnect_loop(weak, self.reconnect.clone(), cause));
+        tokio::spawn(reconnect_loop(weak, reconnect.clone(), cause));
     }
 }
 
@@ -223,11 +264,12 @@ struct Waiting<'a> {
 
 impl Drop for Waiting<'_> {
     fn drop(&mut self) {
+        let keeper = self.keeper;
+        let mut state = keeper.connect.lock().unwrap_or_else(|p| p.into_inner());
+        state.waiting = state.waiting.saturating_sub(1);
         if self.answered {
             return;
         }
-        let keeper = self.keeper;
-        let mut state = keeper.connect.lock().unwrap_or_else(|p| p.into_inner());
         if state
             .in_flight
             .as_ref()

@@ -10,6 +10,7 @@ pub(crate) mod blocking;
 pub(crate) mod budget;
 pub(crate) mod events;
 pub(crate) mod keeper;
+pub(crate) mod options;
 pub(crate) mod policy;
 pub(crate) mod retry_loop;
 

@@ -43,13 +43,15 @@ pub(crate) struct RetryPolicy<'a> {
     /// Told of every failure, the first included (the client's keeper
     /// reconnects in the background when a failure closed the connection).
     pub(crate) on_failure: &'a (dyn Fn(&Error) + Sync),
+    /// Report the give-up as an event. The cluster client reports its own,
+    /// once the whole command is given up, not each node's.
+    pub(crate) report_give_up: bool,
 }
 
 /// A call the loop gave up on: the error to return and why. The standalone
 /// client returns only the error (the reason went out as an event); the
 /// cluster client acts on the reason, so it is kept here.
 #[derive(Debug)]
-#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) struct GaveUp {
     /// The last attempt's error, its delivery the strongest of all attempts.
     pub(crate) error: Error,
@@ -80,15 +82,17 @@ pub(crate) async fn retry_loop<A: RetryTarget>(
         } else {
             err
         };
-        emit(
-            listener,
-            Event::GaveUp {
-                command,
-                attempts,
-                reason,
-                error: &error,
-            },
-        );
+        if policy.report_give_up {
+            emit(
+                listener,
+                Event::GaveUp {
+                    command,
+                    attempts,
+                    reason,
+                    error: &error,
+                },
+            );
+        }
         Err(GaveUp {
             error,
             reason,
@@ -203,6 +207,7 @@ mod tests {
             listener: None,
             opted_in: false,
             on_failure: &|_| {},
+            report_give_up: true,
         };
         retry_loop(&policy, "TEST", &mut target, None, first).await
     }

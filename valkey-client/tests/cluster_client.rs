@@ -1,0 +1,250 @@
+//! `ValkeyCluster` against a real 3-primary, 1-replica cluster: routing by
+//! slot, commands split by slot and merged in key order, keyless commands
+//! fanned out and combined by their response policy, pipelines over every
+//! slot, one-slot transactions, blocking commands, refused state commands,
+//! reads from replicas, and the options' errors.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use valkey_client::{
+    Cmd, ErrorKind, Event, Pipeline, ReadFrom, Target, ValkeyCluster, Value, cluster::key_slot,
+};
+use valkey_testkit::{Cluster, ClusterConfig};
+
+async fn client(cluster: &Cluster) -> ValkeyCluster {
+    client_counting_redirections(cluster).await.0
+}
+
+/// A client, and the number of MOVED/ASK redirections it has followed.
+async fn client_counting_redirections(cluster: &Cluster) -> (ValkeyCluster, Arc<AtomicUsize>) {
+    let (host, port) = cluster.seed_addrs()[0].clone();
+    let redirections = Arc::new(AtomicUsize::new(0));
+    let counter = redirections.clone();
+    let rc = ValkeyCluster::builder()
+        .seed(host, port)
+        .response_timeout(Some(Duration::from_secs(5)))
+        .on_event(move |event| {
+            if matches!(event, Event::Redirected { .. }) {
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+        .build()
+        .await
+        .unwrap();
+    (rc, redirections)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routes_by_slot_splits_fans_out_and_pipelines() {
+    let cluster = Cluster::start(ClusterConfig::default()).await.unwrap();
+    let (rc, redirections) = client_counting_redirections(&cluster).await;
+
+    // The client's view agrees with the cluster's layout.
+    for slot in [0u16, 5000, 5461, 5462, 10922, 10923, 16383] {
+        let owner = rc.slot_owner(slot).unwrap();
+        assert_eq!(
+            owner,
+            format!("127.0.0.1:{}", cluster.slot_owner(slot)),
+            "slot {slot}"
+        );
+    }
+
+    // Keyed commands land on the slot owner: every key reads back, and
+    // each node holds exactly the keys of its slots.
+    for i in 0..300 {
+        rc.set(format!("key:{i}"), i).await.unwrap();
+    }
+    for i in 0..300 {
+        let v: Option<i64> = rc.get(format!("key:{i}")).await.unwrap();
+        assert_eq!(v, Some(i));
+    }
+    let mut on_primaries = 0;
+    for primary in cluster.primaries() {
+        let mut conn = primary.connect().await.unwrap();
+        let keys = conn.request(&Cmd::new("KEYS").arg("key:*")).await.unwrap();
+        for key in keys.as_slice().unwrap() {
+            let slot = key_slot(key.as_bytes().unwrap());
+            assert_eq!(cluster.slot_owner(slot), primary.port());
+            on_primaries += 1;
+        }
+    }
+    assert_eq!(on_primaries, 300);
+    // Straight to the owner: no command needed a redirection.
+    assert_eq!(redirections.load(Ordering::Relaxed), 0);
+
+    // Cross-slot MSET/MGET/EXISTS/DEL of 1,000 keys: right values, key order.
+    let keys: Vec<String> = (0..1000).map(|i| format!("multi:{i}")).collect();
+    let mut mset = Cmd::new("MSET");
+    for (i, key) in keys.iter().enumerate() {
+        mset.push_arg(key).push_arg(format!("v{i}"));
+    }
+    let ok: String = rc.request(&mset).await.unwrap();
+    assert_eq!(ok, "OK");
+    let mut mget = Cmd::new("MGET").args(&keys);
+    mget.push_arg("multi:missing");
+    let values: Vec<Option<String>> = rc.request(&mget).await.unwrap();
+    assert_eq!(values.len(), 1001);
+    for (i, value) in values[..1000].iter().enumerate() {
+        assert_eq!(value.as_deref(), Some(format!("v{i}").as_str()));
+    }
+    assert_eq!(values[1000], None);
+    let exists: i64 = rc.request(&Cmd::new("EXISTS").args(&keys)).await.unwrap();
+    assert_eq!(exists, 1000);
+    assert_eq!(rc.del(&keys[..500]).await.unwrap(), 500);
+    let exists: i64 = rc.request(&Cmd::new("EXISTS").args(&keys)).await.unwrap();
+    assert_eq!(exists, 500);
+
+    // Keyless commands: DBSIZE sums every primary; KEYS concatenates.
+    let dbsize: i64 = rc.request(&Cmd::new("DBSIZE")).await.unwrap();
+    assert_eq!(dbsize, 300 + 500);
+    let all: Vec<String> = rc.request(&Cmd::new("KEYS").arg("key:*")).await.unwrap();
+    assert_eq!(all.len(), 300);
+    let per_node: Value = rc
+        .request_on(&Target::AllPrimaries, &Cmd::new("DBSIZE"))
+        .await
+        .unwrap();
+    assert_eq!(per_node.as_int(), Some(800));
+    let one: i64 = rc
+        .request_on(
+            &Target::Slot(key_slot(b"key:1")),
+            &Cmd::new("EXISTS").arg("key:1"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(one, 1);
+
+    // A multi-key command the client does not split is a client-side error.
+    let err = rc
+        .request::<Value>(&Cmd::new("SUNION").arg("a").arg("b"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::CrossSlot);
+
+    // A pipeline over every slot: results in order, INCRs once each.
+    let mut pipe = Pipeline::new();
+    for i in 0..2000 {
+        pipe.cmd("INCR").arg(format!("counter:{i}"));
+        pipe.cmd("GET").arg(format!("counter:{i}"));
+    }
+    pipe.cmd("MGET").arg("counter:0").arg("counter:1");
+    let results = rc.pipeline(&mut pipe).await.unwrap();
+    assert_eq!(results.len(), 4001);
+    for i in 0..2000 {
+        assert_eq!(results[2 * i].as_ref().unwrap().as_int(), Some(1));
+        assert_eq!(results[2 * i + 1].as_ref().unwrap().as_str(), Some("1"));
+    }
+    let both = results[4000].as_ref().unwrap().as_slice().unwrap();
+    assert_eq!(both.len(), 2);
+
+    // A transaction within one slot runs; across slots it is refused.
+    let mut tx = Pipeline::new();
+    tx.cmd("MULTI");
+    tx.cmd("SET").arg("{user1}:a").arg(1);
+    tx.cmd("INCR").arg("{user1}:b");
+    tx.cmd("EXEC");
+    let results = rc.pipeline(&mut tx).await.unwrap();
+    let exec = results[3].as_ref().unwrap().as_slice().unwrap();
+    assert_eq!(exec[1].as_int(), Some(1));
+    let mut cross = Pipeline::new();
+    cross.cmd("MULTI");
+    cross.cmd("SET").arg("a").arg(1);
+    cross.cmd("SET").arg("b").arg(1);
+    cross.cmd("EXEC");
+    let err = rc.pipeline(&mut cross).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::CrossSlot);
+
+    // State commands are refused, as on the standalone client.
+    let err = rc
+        .request::<Value>(&Cmd::new("SUBSCRIBE").arg("chan"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::StatefulCommand);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocking_commands_run_on_their_slot_owner_without_holding_others() {
+    let cluster = Cluster::start(ClusterConfig::default()).await.unwrap();
+    let rc = client(&cluster).await;
+    let waiter = {
+        let rc = rc.clone();
+        tokio::spawn(async move {
+            rc.request::<Option<Vec<String>>>(&Cmd::new("BLPOP").arg("queue").arg(5))
+                .await
+        })
+    };
+    // Meanwhile ordinary traffic to every shard, including the same one.
+    for i in 0..200 {
+        rc.set(format!("k{i}"), i).await.unwrap();
+    }
+    let pushed: i64 = rc
+        .request(&Cmd::new("RPUSH").arg("queue").arg("job"))
+        .await
+        .unwrap();
+    assert_eq!(pushed, 1);
+    let popped = waiter.await.unwrap().unwrap();
+    assert_eq!(popped, Some(vec!["queue".to_string(), "job".to_string()]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_go_to_replicas_when_asked() {
+    let cluster = Cluster::start(ClusterConfig::default()).await.unwrap();
+    let (host, port) = cluster.seed_addrs()[0].clone();
+    let rc = ValkeyCluster::builder()
+        .seed(host, port)
+        .read_from(ReadFrom::PreferReplica)
+        .build()
+        .await
+        .unwrap();
+    rc.set("replicated", "yes").await.unwrap();
+    let owner = cluster.slot_owner(key_slot(b"replicated"));
+    let primary = cluster
+        .primaries()
+        .iter()
+        .position(|p| p.port() == owner)
+        .unwrap();
+    let replica = &cluster.replicas_of(primary)[0];
+    let mut conn = replica.connect().await.unwrap();
+    conn.request(&Cmd::new("WAIT").arg(1).arg(1000)).await.ok();
+    // Replication is asynchronous: wait until the replica has the key.
+    let mut seen = None;
+    for _ in 0..100 {
+        seen = rc.get::<Option<String>>("replicated").await.unwrap();
+        if seen.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(seen.as_deref(), Some("yes"));
+    let stats = conn
+        .request(&Cmd::new("INFO").arg("commandstats"))
+        .await
+        .unwrap();
+    let stats = String::from_utf8_lossy(stats.as_bytes().unwrap()).into_owned();
+    assert!(
+        stats.contains("cmdstat_get:"),
+        "the replica served no GET:\n{stats}"
+    );
+    // Writes still go to the primary.
+    rc.set("replicated", "again").await.unwrap();
+}
+
+#[tokio::test]
+async fn options_errors_are_clear() {
+    let err = ValkeyCluster::builder().build().await.unwrap_err();
+    assert!(err.to_string().contains("seed"), "{err}");
+    let err = ValkeyCluster::builder()
+        .seed_urls(["unix:///tmp/x.sock"])
+        .unwrap_err();
+    assert!(err.to_string().contains("TCP"), "{err}");
+    // No node answers: the build fails with the connection error, quickly.
+    let started = std::time::Instant::now();
+    let err = ValkeyCluster::builder()
+        .seed("127.0.0.1", 1)
+        .build()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Connection, "{err}");
+    assert!(started.elapsed() < Duration::from_secs(3));
+}
