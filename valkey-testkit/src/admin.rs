@@ -52,7 +52,73 @@ async fn call_inner(port: u16, auth: &Auth, args: &[&str]) -> io::Result<Value> 
     conn.request(&cmd).await.map_err(to_io)
 }
 
+/// A kept-open administrative connection to one node, for polling loops and
+/// pipelines. Every round trip is bounded by the same per-call timeout as [`call`].
+pub(crate) struct AdminConn {
+    port: u16,
+    conn: Connection,
+}
+
+impl AdminConn {
+    /// Connects to `127.0.0.1:port` and authenticates with `auth`.
+    pub(crate) async fn connect(port: u16, auth: &Auth) -> io::Result<AdminConn> {
+        let conn = tokio::time::timeout(
+            CALL_TIMEOUT,
+            Connection::connect(&auth.connection_config(port)),
+        )
+        .await
+        .map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("connecting to port {port} timed out"),
+            )
+        })?
+        .map_err(to_io)?;
+        Ok(AdminConn { port, conn })
+    }
+
+    /// Sends one command and returns its reply; a server error reply is an `Err`.
+    pub(crate) async fn call(&mut self, cmd: &Cmd) -> io::Result<Value> {
+        let port = self.port;
+        tokio::time::timeout(CALL_TIMEOUT, self.conn.request(cmd))
+            .await
+            .map_err(|_| {
+                io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("{} on port {port} timed out", cmd.name()),
+                )
+            })?
+            .map_err(to_io)
+    }
+
+    /// Sends `cmds` in one write and returns one result per command. The outer
+    /// error is a failure of the connection; each reply is waited for at most the
+    /// per-call timeout.
+    pub(crate) async fn pipeline(&mut self, cmds: &[Cmd]) -> io::Result<Vec<io::Result<Value>>> {
+        let replies = self.conn.pipeline(cmds).await.map_err(to_io)?;
+        Ok(replies
+            .into_iter()
+            .map(|reply| reply.map_err(to_io))
+            .collect())
+    }
+
+    /// The port this connection goes to.
+    pub(crate) fn port(&self) -> u16 {
+        self.port
+    }
+}
+
 impl Auth {
+    /// Arguments that make `MIGRATE` authenticate to a target with these
+    /// credentials: `AUTH2 <user> <password>`, `AUTH <password>` or none.
+    pub(crate) fn migrate_args(&self) -> Vec<&str> {
+        match (&self.username, &self.password) {
+            (Some(user), Some(password)) => vec!["AUTH2", user, password],
+            (None, Some(password)) => vec!["AUTH", password],
+            _ => Vec::new(),
+        }
+    }
+
     /// A client configuration for `127.0.0.1:port` with these credentials.
     pub(crate) fn connection_config(&self, port: u16) -> ConnectionConfig {
         let mut config = ConnectionConfig::tcp("127.0.0.1", port)

@@ -8,6 +8,10 @@ use crate::config::ServerConfig;
 use crate::server::{Server, info_field};
 use crate::slots::{SlotMap, SlotRange, even_ranges, parse_cluster_slots};
 
+mod faults;
+mod migrate;
+mod poll;
+
 /// Poll interval while waiting for the cluster to converge.
 const POLL: Duration = Duration::from_millis(50);
 
@@ -86,13 +90,22 @@ impl ClusterConfig {
 /// replicas of primary `i` follow, at `primaries + i * replicas_per_primary ..`.
 /// Roles are as assigned at startup (a failover does not renumber nodes).
 ///
-/// Every node is killed when the cluster is dropped.
+/// Every node is killed when the cluster is dropped; [frozen](Server::freeze) nodes
+/// are thawed first.
+///
+/// Fault injection: freeze or kill nodes, then [`wait_for_failover`](Self::wait_for_failover);
+/// [`manual_failover`](Self::manual_failover); move slots with
+/// [`migrate_slots_legacy`](Self::migrate_slots_legacy) or
+/// [`migrate_slots_atomic`](Self::migrate_slots_atomic). The helpers that query
+/// the cluster skip nodes that are stopped, killed or frozen.
 #[derive(Debug)]
 pub struct Cluster {
     nodes: Vec<Server>,
     primaries: usize,
     replicas_per_primary: usize,
     expected: SlotMap,
+    /// Node ids (`CLUSTER MYID`) recorded at startup, by node index.
+    ids: Vec<String>,
 }
 
 impl Cluster {
@@ -140,19 +153,21 @@ impl Cluster {
             })
             .collect();
         expected.sort();
-        let cluster = Cluster {
+        let mut cluster = Cluster {
             nodes,
             primaries: config.primaries,
             replicas_per_primary: config.replicas_per_primary,
             expected,
+            ids: Vec::new(),
         };
         tracing::debug!("cluster: nodes started");
-        cluster.build(&ranges, deadline).await?;
+        cluster.ids = cluster.build(&ranges, deadline).await?;
         tracing::debug!("cluster: ready");
         Ok(cluster)
     }
 
-    async fn build(&self, ranges: &[(u16, u16)], deadline: Instant) -> io::Result<()> {
+    /// Joins the started nodes into a cluster; returns their node ids.
+    async fn build(&self, ranges: &[(u16, u16)], deadline: Instant) -> io::Result<Vec<String>> {
         let mut ids = Vec::with_capacity(self.nodes.len());
         for node in &self.nodes {
             ids.push(admin::call_str(node.port(), &node.auth(), &["CLUSTER", "MYID"]).await?);
@@ -203,7 +218,8 @@ impl Cluster {
         self.wait("the cluster to become ready", deadline, || {
             self.check_ready(Some(&self.expected))
         })
-        .await
+        .await?;
+        Ok(ids)
     }
 
     /// Polls `probe` until it succeeds; on timeout the error carries its last message.
@@ -244,11 +260,11 @@ impl Cluster {
         Ok(())
     }
 
-    /// Checks every running node: `cluster_state:ok`, the same slot map (equal to
-    /// `expected` if given), and replication links up on replicas.
+    /// Checks every running, non-frozen node: `cluster_state:ok`, the same slot map
+    /// (equal to `expected` if given), and replication links up on replicas.
     async fn check_ready(&self, expected: Option<&SlotMap>) -> Result<(), String> {
         let mut agreed: Option<SlotMap> = expected.cloned();
-        for node in self.nodes.iter().filter(|n| n.pid().is_some()) {
+        for (_, node) in self.live_nodes() {
             let port = node.port();
             let info = admin::call_str(port, &node.auth(), &["CLUSTER", "INFO"])
                 .await
@@ -287,6 +303,11 @@ impl Cluster {
     /// Waits until every running node reports `cluster_state:ok`, all running nodes
     /// agree on the slot map and replicas have their links up. Useful after
     /// stopping, killing or restarting nodes.
+    ///
+    /// [Frozen](Server::freeze) nodes are not asked, but the others still see them:
+    /// while a frozen primary has not been failed over, its replicas report their
+    /// link down and (with full coverage required) the survivors report
+    /// `cluster_state:fail`, so this waits for the failover, or the thaw, to happen.
     pub async fn wait_until_consistent(&self, timeout: Duration) -> io::Result<()> {
         self.wait(
             "the cluster to be consistent",
@@ -296,13 +317,13 @@ impl Cluster {
         .await
     }
 
-    /// The current slot map as seen by the first running node (`CLUSTER SLOTS`).
+    /// The current slot map as seen by the first running, non-frozen node
+    /// (`CLUSTER SLOTS`).
     pub async fn slot_map(&self) -> io::Result<SlotMap> {
-        let node = self
-            .nodes
-            .iter()
-            .find(|n| n.pid().is_some())
-            .ok_or_else(|| io::Error::other("no node is running"))?;
+        let (_, node) = self
+            .live_nodes()
+            .next()
+            .ok_or_else(|| io::Error::other("no node is running (and not frozen)"))?;
         parse_cluster_slots(&admin::call(node.port(), &node.auth(), &["CLUSTER", "SLOTS"]).await?)
     }
 

@@ -20,6 +20,10 @@
 //!   cluster bus port; servers that lose a port race are retried on a new port.
 //! - [`Server`] is one process in its own temporary directory; [`Cluster`] is a
 //!   set of them joined into a cluster with the crate's own client.
+//! - Node faults: [`Server::freeze`] / [`Server::thaw`] (SIGSTOP / SIGCONT), and on
+//!   a [`Cluster`] waits for failovers ([`Cluster::wait_for_failover`]), manual
+//!   failovers, and slot migrations, legacy (`SETSLOT` + `MIGRATE`) or atomic
+//!   (`CLUSTER MIGRATESLOTS`).
 //! - [`FaultProxy`] sits between a client and a server and injects network faults
 //!   aimed at one command: connections cut before a request, after it ran, in the
 //!   middle of its reply; latency, black holes, refused connections.

@@ -4,6 +4,7 @@ use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
@@ -12,6 +13,8 @@ use valkey_client::{Connection, ConnectionConfig};
 use crate::admin::{self, Auth};
 use crate::config::{CONFIG_FILE, LOG_FILE, SOCKET_FILE, ServerConfig};
 use crate::ports::free_port;
+
+mod freeze;
 
 /// How often to retry on a fresh port when the chosen one was taken by a race.
 const PORT_ATTEMPTS: usize = 5;
@@ -28,7 +31,8 @@ const OUTPUT_FILE: &str = "valkey.out";
 ///
 /// The process runs in its own temporary directory (config file, log, RDB, optional
 /// unix socket), which is deleted on drop. Dropping a `Server`, also while a test
-/// panics, kills the process with SIGKILL and reaps it.
+/// panics, kills the process with SIGKILL and reaps it (a
+/// [frozen](Server::freeze) process is sent SIGCONT first).
 #[derive(Debug)]
 pub struct Server {
     config: ServerConfig,
@@ -37,6 +41,8 @@ pub struct Server {
     child: Option<Child>,
     last_pid: u32,
     dir: TempDir,
+    /// Set while the process is stopped with SIGSTOP by [`Server::freeze`].
+    frozen: AtomicBool,
 }
 
 impl Server {
@@ -77,6 +83,7 @@ impl Server {
                         child: Some(child),
                         last_pid,
                         dir,
+                        frozen: AtomicBool::new(false),
                     });
                 }
                 Err(LaunchError {
@@ -202,7 +209,9 @@ impl Server {
 
     /// Stops the server cleanly (`SHUTDOWN NOSAVE NOW`, else SIGTERM) and waits for the
     /// process to exit; after 10 s it is killed. Does nothing if it is not running.
+    /// A [frozen](Self::freeze) server is thawed first, so that it can answer.
     pub async fn stop(&mut self) -> io::Result<()> {
+        self.thaw_before_exit();
         let auth = self.auth();
         let Some(child) = &mut self.child else {
             return Ok(());
@@ -235,7 +244,9 @@ impl Server {
     }
 
     /// Kills the server with SIGKILL and reaps it. Does nothing if it is not running.
+    /// A [frozen](Self::freeze) server is sent SIGCONT first.
     pub fn kill(&mut self) {
+        self.thaw_before_exit();
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
