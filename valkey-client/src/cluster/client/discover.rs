@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use futures_util::future::join_all;
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 
 use super::Shared;
 use super::view::node_key;
@@ -15,6 +16,9 @@ use crate::node::events::{Event, emit};
 
 /// Nodes asked at once.
 const ASKED_AT_ONCE: usize = 3;
+
+/// After the first answer, how long the others of a batch may take.
+const AGREEMENT_GRACE: Duration = Duration::from_millis(50);
 
 /// How long one node may take to answer (connecting included).
 const READ_TIMEOUT: Duration = Duration::from_secs(2);
@@ -27,11 +31,31 @@ pub(super) async fn refresh(shared: &Shared) -> Result<()> {
     let sources = topology.refresh_sources();
     let mut last_error = Error::new(ErrorKind::Cluster, "no node to read the topology from");
     for batch in sources.chunks(ASKED_AT_ONCE) {
-        let reads = batch.iter().map(|(host, port)| read(shared, host, *port));
+        let mut reads: FuturesUnordered<_> =
+            batch
+                .iter()
+                .map(|(host, port)| async move {
+                    (node_key(host, *port), read(shared, host, *port).await)
+                })
+                .collect();
         let mut views: Vec<(String, SlotMap)> = Vec::new();
-        for (result, (host, port)) in join_all(reads).await.into_iter().zip(batch) {
+        // Once one node has answered, the others get a short grace: a
+        // frozen node must not hold the refresh for its whole timeout.
+        let mut grace: Option<tokio::time::Instant> = None;
+        loop {
+            let next = match grace {
+                Some(until) => match tokio::time::timeout_at(until, reads.next()).await {
+                    Ok(next) => next,
+                    Err(_) => break,
+                },
+                None => reads.next().await,
+            };
+            let Some((from, result)) = next else { break };
             match result {
-                Ok(map) => views.push((node_key(host, *port), map)),
+                Ok(map) => {
+                    views.push((from, map));
+                    grace.get_or_insert_with(|| tokio::time::Instant::now() + AGREEMENT_GRACE);
+                }
                 Err(err) => last_error = err,
             }
         }

@@ -20,7 +20,7 @@ use tokio::time::Instant;
 
 use super::Shared;
 use crate::client::{Mode, Single, Valkey};
-use crate::cluster::redirect::{Action, MAX_REDIRECTIONS, decide};
+use crate::cluster::redirect::{Action, CLUSTER_DOWN_WAIT, MAX_REDIRECTIONS, decide};
 use crate::cmd::Cmd;
 use crate::command::{self, RepeatSafety};
 use crate::error::{Delivery, Error, ErrorKind, Result};
@@ -63,15 +63,18 @@ impl Shared {
         deadline: Option<Instant>,
         opted_in: bool,
     ) -> Result<Value> {
-        let node = self.locate(place, deadline).await?;
-        // The happy path: one attempt, no loop state built.
-        match node.attempt_in(cmd, mode, deadline).await {
-            Ok(value) => Ok(value),
-            Err(err) => {
-                self.recover(cmd, mode, place, node, deadline, opted_in, err)
-                    .await
-            }
-        }
+        let first = match self.locate(place, deadline).await {
+            // The happy path: one attempt, no loop state built.
+            Ok(node) => match node.attempt_in(cmd, mode, deadline).await {
+                Ok(value) => return Ok(value),
+                Err(err) => Ok((node, err)),
+            },
+            // A slot in transition: the outer loop waits and reads again.
+            Err(err) if err.kind() == ErrorKind::SlotNotCovered => Err(err),
+            Err(err) => return Err(err),
+        };
+        self.recover(cmd, mode, place, first, deadline, opted_in)
+            .await
     }
 
     /// The node that serves `place` now. An empty view, or a slot no node
@@ -111,32 +114,37 @@ impl Shared {
         .with_delivery(Delivery::NotSent)
     }
 
-    /// After the first attempt on `node` failed with `err`: both loops.
-    #[allow(clippy::too_many_arguments)]
+    /// After the first attempt failed (on a node, or to find one): both
+    /// loops.
     async fn recover(
         &self,
         cmd: &Cmd,
         mode: Mode,
         place: Place,
-        mut node: Valkey,
+        first: Result<(Valkey, Error), Error>,
         deadline: Option<Instant>,
         opted_in: bool,
-        mut err: Error,
     ) -> Result<Value> {
         let cycles = self.settings.cluster_error_retry_attempts.saturating_add(1);
         let mut tally = Tally {
-            may_have_run: policy::may_have_run(&err),
+            may_have_run: first
+                .as_ref()
+                .is_ok_and(|(_, err)| policy::may_have_run(err)),
             attempts: 1,
         };
         let mut cycle = 1;
+        let mut current = first;
         let (failed, reason) = loop {
-            let failed = match self
-                .inner_loop(cmd, mode, node, deadline, opted_in, err, &mut tally)
-                .await
-            {
-                Ok(value) => return Ok(value),
-                Err(Stop::Return(err)) => break (err, GiveUpReason::NotRetried),
-                Err(Stop::FailAttempt(err)) => err,
+            let failed = match current {
+                Ok((node, err)) => match self
+                    .inner_loop(cmd, mode, node, deadline, opted_in, err, &mut tally)
+                    .await
+                {
+                    Ok(value) => return Ok(value),
+                    Err(Stop::Return(err)) => break (err, GiveUpReason::NotRetried),
+                    Err(Stop::FailAttempt(err)) => err,
+                },
+                Err(err) => err,
             };
             let safe = || command::repeat_safety(cmd) != RepeatSafety::NotSafe;
             if !outer_retryable(&failed) {
@@ -151,19 +159,29 @@ impl Shared {
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 break (failed, GiveUpReason::DeadlineReached);
             }
+            if failed.kind() == ErrorKind::SlotNotCovered {
+                // No node serves the slot yet (it is being reassigned):
+                // wait as for CLUSTERDOWN; the lookup reads the topology.
+                if !fits(deadline, CLUSTER_DOWN_WAIT) {
+                    break (failed, GiveUpReason::DeadlineReached);
+                }
+                tokio::time::sleep(CLUSTER_DOWN_WAIT).await;
+            }
             cycle += 1;
-            node = match self.locate(place, deadline).await {
-                Ok(node) => node,
+            current = match self.locate(place, deadline).await {
+                Ok(node) => {
+                    tally.attempts += 1;
+                    match node.attempt_in(cmd, mode, deadline).await {
+                        Ok(value) => return Ok(value),
+                        Err(next) => {
+                            tally.may_have_run |= policy::may_have_run(&next);
+                            Ok((node, next))
+                        }
+                    }
+                }
+                Err(err) if err.kind() == ErrorKind::SlotNotCovered => Err(err),
                 Err(err) => break (err, GiveUpReason::NotRetried),
             };
-            tally.attempts += 1;
-            match node.attempt_in(cmd, mode, deadline).await {
-                Ok(value) => return Ok(value),
-                Err(next) => {
-                    tally.may_have_run |= policy::may_have_run(&next);
-                    err = next;
-                }
-            }
         };
         let failed = if tally.may_have_run && !policy::may_have_run(&failed) {
             failed.with_delivery(Delivery::SentNoReply)
