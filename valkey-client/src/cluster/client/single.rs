@@ -167,6 +167,15 @@ impl Shared {
                 }
                 tokio::time::sleep(CLUSTER_DOWN_WAIT).await;
             }
+            emit(
+                self.options.listener.as_ref(),
+                Event::Retry {
+                    command: cmd.name(),
+                    attempt: cycle,
+                    wait: Duration::ZERO,
+                    error: &failed,
+                },
+            );
             cycle += 1;
             current = match self.locate(place, deadline).await {
                 Ok(node) => {
@@ -236,16 +245,18 @@ impl Shared {
                     _ if is_connection_failure(&err) => {
                         // The node's retry is spent: drop it, read the
                         // topology again, fail this attempt.
-                        if let Some((host, port)) = node.host_port() {
-                            self.topology.drop_startup_node(host, port);
+                        let dropped = node.host_port().is_some_and(|(host, port)| {
+                            self.topology.drop_startup_node(host, port)
+                        });
+                        if dropped {
+                            emit(
+                                self.options.listener.as_ref(),
+                                Event::NodeDropped {
+                                    addr: node.addr(),
+                                    error: &err,
+                                },
+                            );
                         }
-                        emit(
-                            self.options.listener.as_ref(),
-                            Event::NodeDropped {
-                                addr: node.addr(),
-                                error: &err,
-                            },
-                        );
                         self.refresh_and_wait(deadline).await;
                         return Err(Stop::FailAttempt(err));
                     }

@@ -253,9 +253,12 @@ impl Topology {
     /// Drops a node from the startup nodes (its retry was spent on
     /// connection failures). It comes back with the next refresh that
     /// reports it, when the startup nodes are dynamic.
-    pub(super) fn drop_startup_node(&self, host: &str, port: u16) {
+    /// Whether it was there to drop.
+    pub(super) fn drop_startup_node(&self, host: &str, port: u16) -> bool {
         let mut startup = self.startup.lock().unwrap_or_else(|p| p.into_inner());
+        let before = startup.len();
         startup.retain(|(h, p)| !(h == host && *p == port));
+        startup.len() < before
     }
 
     /// Where a refresh asks, in order: the startup nodes, then the seeds
