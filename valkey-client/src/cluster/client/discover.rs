@@ -86,7 +86,7 @@ pub(super) async fn refresh(shared: &Shared) -> Result<()> {
 /// The view the most nodes gave; among equals, the one that covers the
 /// most slots. A node that does not know the whole layout yet (it just
 /// joined, or it was cut off) is outvoted.
-fn agreed(views: Vec<(String, SlotMap)>) -> Option<(String, SlotMap)> {
+pub(super) fn agreed(views: Vec<(String, SlotMap)>) -> Option<(String, SlotMap)> {
     let votes: Vec<usize> = views
         .iter()
         .map(|(_, map)| views.iter().filter(|(_, o)| o.same_owners(map)).count())

@@ -409,3 +409,6 @@ async fn periodic_refresh(weak: Weak<Shared>, every: Duration) {
         shared.gate.trigger();
     }
 }
+
+#[cfg(test)]
+mod tests;
