@@ -248,3 +248,145 @@ async fn options_errors_are_clear() {
     assert_eq!(err.kind(), ErrorKind::Connection, "{err}");
     assert!(started.elapsed() < Duration::from_secs(3));
 }
+
+/// RESP2 and a password: the per-node options apply to every node, through
+/// a seed URL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resp2_and_a_password_from_the_seed_url() {
+    let mut config = ClusterConfig::new(3, 0);
+    config.server = valkey_testkit::ServerConfig::new().password("s3cret");
+    let cluster = Cluster::start(config).await.unwrap();
+    let port = cluster.primaries()[0].port();
+    let rc = ValkeyCluster::builder()
+        .seed_urls([format!("valkey://:s3cret@127.0.0.1:{port}?protocol=2")])
+        .unwrap()
+        .build()
+        .await
+        .unwrap();
+    let keys: Vec<String> = (0..100).map(|i| format!("p:{i}")).collect();
+    for key in &keys {
+        rc.set(key, key).await.unwrap();
+    }
+    let values: Vec<String> = rc.request(&Cmd::new("MGET").args(&keys)).await.unwrap();
+    assert_eq!(values, keys);
+    // Without the password every node refuses, and says so.
+    let err = ValkeyCluster::builder()
+        .seed("127.0.0.1", port)
+        .build()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Authentication, "{err}");
+}
+
+/// An unassigned slot: `require_full_coverage` refuses to build; without
+/// it, that slot's commands fail with SlotNotCovered and the others run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_uncovered_slot() {
+    let cluster =
+        Cluster::start(ClusterConfig::new(3, 0).config("cluster-require-full-coverage", "no"))
+            .await
+            .unwrap();
+    let slot = key_slot(b"orphan");
+    for node in cluster.primaries() {
+        let mut admin = node.connect().await.unwrap();
+        admin
+            .request(&Cmd::new("CLUSTER").arg("DELSLOTS").arg(slot))
+            .await
+            .unwrap();
+    }
+    let port = cluster.primaries()[0].port();
+    let err = ValkeyCluster::builder()
+        .seed("127.0.0.1", port)
+        .require_full_coverage(true)
+        .build()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::SlotNotCovered, "{err}");
+    let rc = ValkeyCluster::builder()
+        .seed("127.0.0.1", port)
+        .cluster_error_retry_attempts(1)
+        .build()
+        .await
+        .unwrap();
+    let err = rc.get::<Option<String>>("orphan").await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::SlotNotCovered, "{err}");
+    rc.set("other", 1).await.unwrap();
+}
+
+/// A multi-key command in a slot being migrated, with one key moved and
+/// one not: the source answers TRYAGAIN; the client waits a few
+/// milliseconds and tries again until the migration ends, then follows
+/// the MOVED.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tryagain_during_a_migration_is_waited_out() {
+    let cluster = Cluster::start(ClusterConfig::new(3, 0)).await.unwrap();
+    let rc = client(&cluster).await;
+    rc.set("{mig}a", "A").await.unwrap();
+    rc.set("{mig}b", "B").await.unwrap();
+    let slot = key_slot(b"mig");
+    let from = cluster.primary_index_for_slot(slot).await.unwrap();
+    let to = (from + 1) % 3;
+    let (from_id, to_id) = (
+        cluster.node_id(from).await.unwrap(),
+        cluster.node_id(to).await.unwrap(),
+    );
+    let mut source = cluster.node(from).connect().await.unwrap();
+    let mut target = cluster.node(to).connect().await.unwrap();
+    let setslot = |state: &str, id: &str| {
+        Cmd::new("CLUSTER")
+            .arg("SETSLOT")
+            .arg(slot)
+            .arg(state)
+            .arg(id)
+    };
+    target
+        .request(&setslot("IMPORTING", &from_id))
+        .await
+        .unwrap();
+    source.request(&setslot("MIGRATING", &to_id)).await.unwrap();
+    let to_port = cluster.node(to).port();
+    source
+        .request(
+            &Cmd::new("MIGRATE")
+                .arg("127.0.0.1")
+                .arg(to_port)
+                .arg("")
+                .arg(0)
+                .arg(5000)
+                .arg("KEYS")
+                .arg("{mig}a"),
+        )
+        .await
+        .unwrap();
+    let mget = {
+        let rc = rc.clone();
+        tokio::spawn(async move {
+            rc.request::<Vec<String>>(&Cmd::new("MGET").arg("{mig}a").arg("{mig}b"))
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    source
+        .request(
+            &Cmd::new("MIGRATE")
+                .arg("127.0.0.1")
+                .arg(to_port)
+                .arg("")
+                .arg(0)
+                .arg(5000)
+                .arg("KEYS")
+                .arg("{mig}b"),
+        )
+        .await
+        .unwrap();
+    for node in [&mut target, &mut source] {
+        node.request(&setslot("NODE", &to_id)).await.unwrap();
+    }
+    let values = mget.await.unwrap().unwrap();
+    assert_eq!(values, ["A", "B"]);
+    // (The MGET may have ended with an ASK, which leaves the map as it is;
+    // the next command meets the MOVED.)
+    let a: Option<String> = rc.get("{mig}a").await.unwrap();
+    assert_eq!(a.as_deref(), Some("A"));
+    assert_eq!(rc.slot_owner(slot).unwrap(), format!("127.0.0.1:{to_port}"));
+}
