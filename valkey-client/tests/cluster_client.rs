@@ -390,3 +390,102 @@ async fn tryagain_during_a_migration_is_waited_out() {
     assert_eq!(a.as_deref(), Some("A"));
     assert_eq!(rc.slot_owner(slot).unwrap(), format!("127.0.0.1:{to_port}"));
 }
+
+/// Reads with availability-zone affinity go to the replica in the client's
+/// zone (the `availability-zone` the servers report); a topology read runs
+/// every `periodic_topology_refresh` without any trigger; a command goes to
+/// a node named by address; a database other than 0 is selected on every
+/// node (Valkey 9 clusters have numbered databases).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zones_periodic_refresh_node_targets_and_databases() {
+    let cluster = Cluster::start(ClusterConfig::default().config("cluster-databases", "16"))
+        .await
+        .unwrap();
+    let owner = cluster.slot_owner(key_slot(b"zoned"));
+    let primary = cluster
+        .primaries()
+        .iter()
+        .position(|p| p.port() == owner)
+        .unwrap();
+    let replica = &cluster.replicas_of(primary)[0];
+    let mut admin = replica.connect().await.unwrap();
+    admin
+        .request(
+            &Cmd::new("CONFIG")
+                .arg("SET")
+                .arg("availability-zone")
+                .arg("az-b"),
+        )
+        .await
+        .unwrap();
+    let reads = Arc::new(AtomicUsize::new(0));
+    let counter = reads.clone();
+    let rc = ValkeyCluster::builder()
+        .seed("127.0.0.1", owner)
+        .read_from(ReadFrom::AzAffinity("az-b".into()))
+        .periodic_topology_refresh(Some(Duration::from_millis(200)))
+        .db(3)
+        .on_event(move |event| {
+            if matches!(event, Event::TopologyRefreshed { .. }) {
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+        .build()
+        .await
+        .unwrap();
+    rc.set("zoned", "z").await.unwrap();
+    let mut seen = None;
+    for _ in 0..100 {
+        seen = rc.get::<Option<String>>("zoned").await.unwrap();
+        if seen.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(seen.as_deref(), Some("z"));
+    let stats = admin
+        .request(&Cmd::new("INFO").arg("commandstats"))
+        .await
+        .unwrap();
+    let stats = String::from_utf8_lossy(stats.as_bytes().unwrap()).into_owned();
+    assert!(
+        stats.contains("cmdstat_get:"),
+        "the az-b replica served no GET:\n{stats}"
+    );
+    // The key is in database 3 of its primary, not in 0.
+    let mut on_primary = cluster.primaries()[primary].connect().await.unwrap();
+    let in_db0 = on_primary
+        .request(&Cmd::new("EXISTS").arg("zoned"))
+        .await
+        .unwrap();
+    assert_eq!(in_db0.as_int(), Some(0));
+    on_primary
+        .request(&Cmd::new("SELECT").arg(3))
+        .await
+        .unwrap();
+    let in_db3 = on_primary
+        .request(&Cmd::new("EXISTS").arg("zoned"))
+        .await
+        .unwrap();
+    assert_eq!(in_db3.as_int(), Some(1));
+    // By address: the primary's DBSIZE only.
+    let size: i64 = rc
+        .request_on(
+            &Target::Node {
+                host: "127.0.0.1".into(),
+                port: owner,
+            },
+            &Cmd::new("DBSIZE"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(size, 1);
+    // Periodic reads, with nothing triggering them.
+    let before = reads.load(Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let periodic = reads.load(Ordering::Relaxed) - before;
+    assert!(
+        (3..=7).contains(&periodic),
+        "{periodic} periodic topology reads in 1.1 s"
+    );
+}
