@@ -61,7 +61,16 @@ impl ClusterConfig {
     }
 
     /// Adds a configuration directive to every node (see [`ServerConfig::config`]).
+    /// `cluster-node-timeout` given here sets [`ClusterConfig::node_timeout`]
+    /// (the kit writes that directive itself).
     pub fn config(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        let (key, value) = (key.into(), value.into());
+        if key.eq_ignore_ascii_case("cluster-node-timeout")
+            && let Ok(ms) = value.trim().parse::<u64>()
+        {
+            self.node_timeout = Duration::from_millis(ms);
+            return self;
+        }
         self.server = self.server.config(key, value);
         self
     }
@@ -415,4 +424,18 @@ fn show(map: &SlotMap) -> String {
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+#[cfg(test)]
+mod config_tests {
+    use super::*;
+
+    #[test]
+    fn cluster_node_timeout_given_as_a_directive_is_the_one_used() {
+        let config = ClusterConfig::default().config("cluster-node-timeout", "500");
+        assert_eq!(config.node_timeout, Duration::from_millis(500));
+        let rendered = format!("{:?}", config.node_config());
+        assert!(rendered.contains("\"500\""), "{rendered}");
+        assert!(!rendered.contains("\"2000\""), "{rendered}");
+    }
 }
