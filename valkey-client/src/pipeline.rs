@@ -63,6 +63,25 @@ pub(crate) struct PipelineUse {
     pub(crate) blocking: Option<String>,
 }
 
+impl PipelineUse {
+    /// For a client: a blocking command cannot be pipelined on the shared
+    /// connection (it would hold up every caller); `request` runs it on a
+    /// dedicated one.
+    pub(crate) fn refuse_blocking(&self) -> Result<()> {
+        match &self.blocking {
+            None => Ok(()),
+            Some(name) => Err(Error::new(
+                ErrorKind::StatefulCommand,
+                format!(
+                    "{name} blocks its connection, so it cannot run in a pipeline; send it \
+                     alone with the client's request method, which runs it on a dedicated \
+                     connection"
+                ),
+            )),
+        }
+    }
+}
+
 /// Shows the command names and counts, never argument values (they may
 /// hold passwords or user data).
 impl std::fmt::Debug for Pipeline {

@@ -13,23 +13,19 @@ use valkey_client::{
 };
 use valkey_testkit::{Cluster, ClusterConfig};
 
+mod common;
+use common::cluster::{counting, read_until_present, served_a_get};
+
 async fn client(cluster: &Cluster) -> ValkeyCluster {
     client_counting_redirections(cluster).await.0
 }
 
 /// A client, and the number of MOVED/ASK redirections it has followed.
 async fn client_counting_redirections(cluster: &Cluster) -> (ValkeyCluster, Arc<AtomicUsize>) {
-    let (host, port) = cluster.seed_addrs()[0].clone();
-    let redirections = Arc::new(AtomicUsize::new(0));
-    let counter = redirections.clone();
-    let rc = ValkeyCluster::builder()
-        .seed(host, port)
+    let (builder, redirections) =
+        counting(cluster, |event| matches!(event, Event::Redirected { .. }));
+    let rc = builder
         .response_timeout(Some(Duration::from_secs(5)))
-        .on_event(move |event| {
-            if matches!(event, Event::Redirected { .. }) {
-                counter.fetch_add(1, Ordering::Relaxed);
-            }
-        })
         .build()
         .await
         .unwrap();
@@ -208,24 +204,9 @@ async fn reads_go_to_replicas_when_asked() {
     let mut conn = replica.connect().await.unwrap();
     conn.request(&Cmd::new("WAIT").arg(1).arg(1000)).await.ok();
     // Replication is asynchronous: wait until the replica has the key.
-    let mut seen = None;
-    for _ in 0..100 {
-        seen = rc.get::<Option<String>>("replicated").await.unwrap();
-        if seen.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let seen = read_until_present(&rc, "replicated").await;
     assert_eq!(seen.as_deref(), Some("yes"));
-    let stats = conn
-        .request(&Cmd::new("INFO").arg("commandstats"))
-        .await
-        .unwrap();
-    let stats = String::from_utf8_lossy(stats.as_bytes().unwrap()).into_owned();
-    assert!(
-        stats.contains("cmdstat_get:"),
-        "the replica served no GET:\n{stats}"
-    );
+    assert!(served_a_get(&mut conn).await, "the replica served no GET");
     // Writes still go to the primary.
     rc.set("replicated", "again").await.unwrap();
 }
@@ -345,19 +326,17 @@ async fn tryagain_during_a_migration_is_waited_out() {
         .unwrap();
     source.request(&setslot("MIGRATING", &to_id)).await.unwrap();
     let to_port = cluster.node(to).port();
-    source
-        .request(
-            &Cmd::new("MIGRATE")
-                .arg("127.0.0.1")
-                .arg(to_port)
-                .arg("")
-                .arg(0)
-                .arg(5000)
-                .arg("KEYS")
-                .arg("{mig}a"),
-        )
-        .await
-        .unwrap();
+    let migrate = |key: &str| {
+        Cmd::new("MIGRATE")
+            .arg("127.0.0.1")
+            .arg(to_port)
+            .arg("")
+            .arg(0)
+            .arg(5000)
+            .arg("KEYS")
+            .arg(key)
+    };
+    source.request(&migrate("{mig}a")).await.unwrap();
     let mget = {
         let rc = rc.clone();
         tokio::spawn(async move {
@@ -366,19 +345,7 @@ async fn tryagain_during_a_migration_is_waited_out() {
         })
     };
     tokio::time::sleep(Duration::from_millis(30)).await;
-    source
-        .request(
-            &Cmd::new("MIGRATE")
-                .arg("127.0.0.1")
-                .arg(to_port)
-                .arg("")
-                .arg(0)
-                .arg(5000)
-                .arg("KEYS")
-                .arg("{mig}b"),
-        )
-        .await
-        .unwrap();
+    source.request(&migrate("{mig}b")).await.unwrap();
     for node in [&mut target, &mut source] {
         node.request(&setslot("NODE", &to_id)).await.unwrap();
     }
@@ -434,23 +401,11 @@ async fn zones_periodic_refresh_node_targets_and_databases() {
         .await
         .unwrap();
     rc.set("zoned", "z").await.unwrap();
-    let mut seen = None;
-    for _ in 0..100 {
-        seen = rc.get::<Option<String>>("zoned").await.unwrap();
-        if seen.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let seen = read_until_present(&rc, "zoned").await;
     assert_eq!(seen.as_deref(), Some("z"));
-    let stats = admin
-        .request(&Cmd::new("INFO").arg("commandstats"))
-        .await
-        .unwrap();
-    let stats = String::from_utf8_lossy(stats.as_bytes().unwrap()).into_owned();
     assert!(
-        stats.contains("cmdstat_get:"),
-        "the az-b replica served no GET:\n{stats}"
+        served_a_get(&mut admin).await,
+        "the az-b replica served no GET"
     );
     // The key is in database 3 of its primary, not in 0.
     let mut on_primary = cluster.primaries()[primary].connect().await.unwrap();

@@ -14,6 +14,9 @@ use valkey_client::cluster::key_slot;
 use valkey_client::{Event, Pipeline, ValkeyCluster};
 use valkey_testkit::{Cluster, ClusterConfig};
 
+mod common;
+use common::cluster::counting;
+
 /// A hash tag for each slot of `slots` (found by search).
 fn tags_for(slots: RangeInclusive<u16>) -> Vec<String> {
     let mut found: HashMap<u16, String> = HashMap::new();
@@ -34,17 +37,11 @@ fn tags_for(slots: RangeInclusive<u16>) -> Vec<String> {
 
 /// A client and the number of topology reads it made.
 async fn client(cluster: &Cluster) -> (ValkeyCluster, Arc<AtomicUsize>) {
-    let (host, port) = cluster.seed_addrs()[0].clone();
-    let reads = Arc::new(AtomicUsize::new(0));
-    let counter = reads.clone();
-    let rc = ValkeyCluster::builder()
-        .seed(host, port)
+    let (builder, reads) = counting(cluster, |event| {
+        matches!(event, Event::TopologyRefreshed { .. })
+    });
+    let rc = builder
         .response_timeout(Some(Duration::from_secs(5)))
-        .on_event(move |event| {
-            if matches!(event, Event::TopologyRefreshed { .. }) {
-                counter.fetch_add(1, Ordering::Relaxed);
-            }
-        })
         .build()
         .await
         .unwrap();

@@ -277,15 +277,7 @@ impl Valkey {
     ) -> Result<Vec<Result<Value>>> {
         pipe.encoded()?;
         let usage = pipe.shared_use()?;
-        if let Some(name) = usage.blocking {
-            return Err(Error::new(
-                ErrorKind::StatefulCommand,
-                format!(
-                    "{name} blocks its connection, so it cannot run in a pipeline; send it \
-                     alone with Valkey::request, which runs it on a dedicated connection"
-                ),
-            ));
-        }
+        usage.refuse_blocking()?;
         let mut call = PipelineCall::new(self, pipe, usage.transaction);
         let outcome = match call.attempt(deadline).await {
             Ok(()) => Ok(()),

@@ -7,6 +7,8 @@ use valkey_client::{
 };
 use valkey_testkit::{FaultProxy, Server, ServerConfig, TlsOptions, TlsTerminator};
 
+pub mod cluster;
+
 /// A server that puts every write on disk before replying (AOF, fsync
 /// always), so a kill or restart loses nothing: tests can then require that
 /// each read sees the write before it.

@@ -33,15 +33,7 @@ impl Shared {
     ) -> Result<Vec<Result<Value>>> {
         pipe.encoded()?;
         let usage = pipe.shared_use()?;
-        if let Some(name) = usage.blocking {
-            return Err(Error::new(
-                ErrorKind::StatefulCommand,
-                format!(
-                    "{name} blocks its connection, so it cannot run in a pipeline; send it \
-                     alone with ValkeyCluster::request, which runs it on a dedicated connection"
-                ),
-            ));
-        }
+        usage.refuse_blocking()?;
         let deadline = self.deadline(options);
         let opted_in = self.opted_in(options);
         let cmds = (0..pipe.len())
