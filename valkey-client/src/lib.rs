@@ -11,7 +11,10 @@
 //! - [`Cmd`]: a command encoded once into its wire form;
 //! - [`command`]: the command table: flags, keys, cluster policies, repeat safety;
 //! - [`config`]: connection settings, from setters or a URL;
-//! - [`connection`]: one socket (TCP, Unix, TLS) with its handshake.
+//! - [`connection`]: one socket (TCP, Unix, TLS) with its handshake;
+//! - [`Valkey`]: the standalone client, one node plus a retry policy;
+//! - [`cluster`] and [`ValkeyCluster`]: hash slots, routing, topology, and
+//!   the cluster client built on one `Valkey` per node.
 //!
 //! Beside them, independent of connections:
 //!

@@ -1,6 +1,5 @@
-//! Cluster building blocks. The `ValkeyCluster` client is being built on
-//! them (see the cluster issue); what is here is complete and tested on its
-//! own.
+//! The cluster client, [`ValkeyCluster`], and its building blocks, each
+//! tested on its own:
 //!
 //! - [`key_slot`]: the hash slot of a key, CRC16/XMODEM with hash tags, as
 //!   the server computes it.
@@ -11,6 +10,8 @@
 //! - [`pick`] and [`ReadFrom`]: which node of a shard serves a command.
 //! - `refresh::RefreshGate` (crate-private): single-flight, rate-limited
 //!   topology refreshes.
+//! - [`ValkeyCluster`] (in `client/`): one [`Valkey`](crate::Valkey) per node, the
+//!   slot map, and valkey-py's two loops; see `docs/retries.md`.
 
 mod client;
 mod read_from;
