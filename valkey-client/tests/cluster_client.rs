@@ -97,6 +97,16 @@ async fn routes_by_slot_splits_fans_out_and_pipelines() {
     assert_eq!(dbsize, 300 + 500);
     let all: Vec<String> = rc.request(&Cmd::new("KEYS").arg("key:*")).await.unwrap();
     assert_eq!(all.len(), 300);
+    let random: String = rc.request(&Cmd::new("RANDOMKEY")).await.unwrap();
+    assert!(
+        random.starts_with("key:") || random.starts_with("multi:"),
+        "{random}"
+    );
+    let info: Value = rc.request(&Cmd::new("INFO").arg("server")).await.unwrap();
+    match info {
+        Value::Map(per_node) => assert_eq!(per_node.len(), 3, "one INFO per primary"),
+        other => panic!("INFO gave {other:?}"),
+    }
     let per_node: Value = rc
         .request_on(&Target::AllPrimaries, &Cmd::new("DBSIZE"))
         .await

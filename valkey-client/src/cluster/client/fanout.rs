@@ -78,6 +78,9 @@ impl Shared {
             .iter()
             .map(|node| on_node(node, cmd, deadline, opted_in));
         let replies = join_all(runs).await;
+        if policy == Some(ResponsePolicy::Special) && cmd.name().eq_ignore_ascii_case("randomkey") {
+            return any_key(replies);
+        }
         combine(&nodes, policy, replies)
     }
 
@@ -209,9 +212,26 @@ fn merge_split(
     }
 }
 
+/// `RANDOMKEY` on every primary: a key from one that has any (nil when the
+/// cluster is empty).
+fn any_key(replies: Vec<Result<Value>>) -> Result<Value> {
+    let mut keys = Vec::new();
+    for reply in replies {
+        let value = reply?;
+        if !value.is_nil() {
+            keys.push(value);
+        }
+    }
+    if keys.is_empty() {
+        return Ok(Value::Nil);
+    }
+    Ok(keys.swap_remove(fastrand::usize(..keys.len())))
+}
+
 /// The replies of a command sent to several nodes, combined by its
-/// response policy; without one, arrays are concatenated and anything else
-/// is returned as a map from node address to reply.
+/// response policy; without one, or with the "special" one (`INFO`,
+/// `MEMORY STATS`, ...), arrays are concatenated and anything else is
+/// returned as a map from node address to reply.
 fn combine(
     nodes: &[Valkey],
     policy: Option<ResponsePolicy>,

@@ -244,7 +244,10 @@ impl ValkeyCluster {
     /// in parallel and merged in key order (so they are not atomic across
     /// slots). Keyless commands go where the command table's request
     /// policy says (all primaries, all nodes, or one primary) and their
-    /// replies are combined by its response policy. Blocking commands run
+    /// replies are combined by its response policy (`DBSIZE` sums, `KEYS`
+    /// concatenates; `INFO` and the other "special" ones give a map from
+    /// node address to reply; `RANDOMKEY` a key of any primary). `SCAN` is
+    /// refused: it walks one node. Blocking commands run
     /// on dedicated connections; commands that change their connection's
     /// state are refused, as on [`Valkey`].
     pub async fn request<T: FromValue>(&self, cmd: &Cmd) -> Result<T> {
