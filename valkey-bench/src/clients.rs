@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 use valkey_client::{
-    Cmd, Connection, ConnectionConfig, ExponentialBackoff, Pipeline, Retry, Valkey,
+    Cmd, Connection, ConnectionConfig, ExponentialBackoff, Pipeline, Retry, Valkey, ValkeyCluster,
 };
 
 use crate::bare::Bare;
@@ -91,6 +91,11 @@ impl Kind {
     pub fn bare(self) -> bool {
         matches!(self, Kind::BareTokio | Kind::BareStd | Kind::BareStdSpin)
     }
+
+    /// Whether this kind has a cluster client (see [`Client::connect_cluster`]).
+    pub fn clustered(self) -> bool {
+        matches!(self, Kind::Valkey | Kind::Redis | Kind::Fred | Kind::Glide)
+    }
 }
 
 /// A connected client of some [`Kind`].
@@ -110,6 +115,16 @@ pub enum Client {
     /// See [`Kind::Glide`].
     #[cfg(feature = "peers")]
     Glide(Box<glide::GlideClient>),
+    /// This crate's [`ValkeyCluster`] ([`Kind::Valkey`] on a cluster).
+    ValkeyCluster(ValkeyCluster),
+    /// The `redis` crate's async cluster connection ([`Kind::Redis`] on a
+    /// cluster): clones share its connections. (`fred` on a cluster is a
+    /// [`Client::Fred`] built with `ServerConfig::Clustered`.)
+    #[cfg(feature = "peers")]
+    RedisCluster(redis::cluster_async::ClusterConnection),
+    /// `valkey-glide`'s cluster client ([`Kind::Glide`] on a cluster).
+    #[cfg(feature = "peers")]
+    GlideCluster(Box<glide::GlideClusterClient>),
 }
 
 impl Client {
@@ -157,6 +172,47 @@ impl Client {
         })
     }
 
+    /// Connects the cluster client of `kind` (see [`Kind::clustered`]) to
+    /// the cluster of these nodes, every one given as a seed.
+    pub async fn connect_cluster(kind: Kind, seeds: &[(String, u16)]) -> Result<Client> {
+        Ok(match kind {
+            Kind::Valkey => {
+                let mut builder = ValkeyCluster::builder();
+                for (host, port) in seeds {
+                    builder = builder.seed(host.as_str(), *port);
+                }
+                Client::ValkeyCluster(builder.build().await?)
+            }
+            #[cfg(feature = "peers")]
+            Kind::Redis => {
+                let urls = seeds.iter().map(|(h, p)| format!("redis://{h}:{p}/"));
+                let client = redis::cluster::ClusterClient::new(urls)?;
+                Client::RedisCluster(client.get_async_connection().await?)
+            }
+            #[cfg(feature = "peers")]
+            Kind::Fred => {
+                use fred::prelude::{Builder, ClientLike, Config, ServerConfig};
+                let config = Config {
+                    server: ServerConfig::new_clustered(seeds.to_vec()),
+                    ..Config::default()
+                };
+                let client = Builder::from_config(config).build()?;
+                client.init().await?;
+                Client::Fred(client)
+            }
+            #[cfg(feature = "peers")]
+            Kind::Glide => {
+                let nodes = seeds
+                    .iter()
+                    .map(|(h, p)| glide::NodeAddress::new(h.as_str(), *p))
+                    .collect();
+                let config = glide::GlideClusterClientConfiguration::new(nodes);
+                Client::GlideCluster(Box::new(glide::GlideClusterClient::connect(config).await?))
+            }
+            other => return Err(format!("{} has no cluster client here", other.name()).into()),
+        })
+    }
+
     /// A second handle on the same connection, for another task; `None` for
     /// a plain [`Connection`].
     pub fn share(&self) -> Option<Client> {
@@ -169,6 +225,11 @@ impl Client {
             Client::Fred(c) => Client::Fred(c.clone()),
             #[cfg(feature = "peers")]
             Client::Glide(c) => Client::Glide(c.clone()),
+            Client::ValkeyCluster(c) => Client::ValkeyCluster(c.clone()),
+            #[cfg(feature = "peers")]
+            Client::RedisCluster(c) => Client::RedisCluster(c.clone()),
+            #[cfg(feature = "peers")]
+            Client::GlideCluster(c) => Client::GlideCluster(c.clone()),
         })
     }
 
@@ -190,6 +251,16 @@ impl Client {
             }
             #[cfg(feature = "peers")]
             Client::Glide(c) => {
+                glide::cmd::cmd("GET")
+                    .arg(key)
+                    .query_async::<Option<Bytes>>(&**c)
+                    .await?
+            }
+            Client::ValkeyCluster(c) => c.get::<Option<Bytes>>(key).await?,
+            #[cfg(feature = "peers")]
+            Client::RedisCluster(c) => redis::cmd("GET").arg(key).query_async(c).await?,
+            #[cfg(feature = "peers")]
+            Client::GlideCluster(c) => {
                 glide::cmd::cmd("GET")
                     .arg(key)
                     .query_async::<Option<Bytes>>(&**c)
@@ -220,6 +291,19 @@ impl Client {
             }
             #[cfg(feature = "peers")]
             Client::Glide(c) => {
+                glide::cmd::cmd("GET")
+                    .arg(key)
+                    .query_async::<Option<Vec<u8>>>(&**c)
+                    .await?
+            }
+            Client::ValkeyCluster(c) => c.get::<Option<Vec<u8>>>(key).await?,
+            #[cfg(feature = "peers")]
+            Client::RedisCluster(c) => {
+                use redis::AsyncCommands;
+                c.get::<_, Option<Vec<u8>>>(key).await?
+            }
+            #[cfg(feature = "peers")]
+            Client::GlideCluster(c) => {
                 glide::cmd::cmd("GET")
                     .arg(key)
                     .query_async::<Option<Vec<u8>>>(&**c)
@@ -258,13 +342,32 @@ impl Client {
                     .query_async::<()>(&**c)
                     .await?
             }
+            Client::ValkeyCluster(c) => c.set(key, &VALUE[..]).await?,
+            #[cfg(feature = "peers")]
+            Client::RedisCluster(c) => {
+                redis::cmd("SET")
+                    .arg(key)
+                    .arg(&VALUE[..])
+                    .query_async::<()>(c)
+                    .await?
+            }
+            #[cfg(feature = "peers")]
+            Client::GlideCluster(c) => {
+                glide::cmd::cmd("SET")
+                    .arg(key)
+                    .arg(Bytes::from_static(VALUE))
+                    .query_async::<()>(&**c)
+                    .await?
+            }
         }
         Ok(())
     }
 
     /// `SET key <64-byte value>` for every key, in one pipeline, built for
-    /// this call: a [`Pipeline`] for us (sent with `Valkey::pipeline` or
-    /// `Connection::send_pipeline`), the peers' pipeline APIs otherwise.
+    /// this call: a [`Pipeline`] for us (sent with `Valkey::pipeline`,
+    /// `Connection::send_pipeline` or `ValkeyCluster::pipeline`), the peers'
+    /// pipeline APIs otherwise. On a cluster only ours is supported: it
+    /// stores the keys of workload (d) once, and no workload times it.
     pub async fn set_pipeline(&mut self, keys: &[String]) -> Result<()> {
         let our_pipeline = || {
             let mut pipe = Pipeline::with_capacity(keys.len() * 96);
@@ -314,6 +417,15 @@ impl Client {
                         .ignore();
                 }
                 pipe.query_async::<()>(&**c).await?;
+            }
+            Client::ValkeyCluster(c) => {
+                for reply in c.pipeline(&mut our_pipeline()).await? {
+                    reply?;
+                }
+            }
+            #[cfg(feature = "peers")]
+            Client::RedisCluster(_) | Client::GlideCluster(_) => {
+                return Err("no workload sends a pipeline through a peer's cluster client".into());
             }
         }
         Ok(())

@@ -2,13 +2,15 @@
 //! workloads against one real valkey-server, interleaved, and prints a table.
 //!
 //! ```text
-//! valkey-bench compare [--port P] [--reps 10] [--quick] [--only a,b,c] [--no-callgrind] [--no-redis-benchmark] [--out DIR]
+//! valkey-bench compare [--port P] [--reps 10] [--quick] [--only a,b,c,d,g] [--no-callgrind] [--no-redis-benchmark] [--out DIR]
 //! valkey-bench instr --client NAME --port P --ops N [--workload seq|tasks|gets|pipe]
 //! ```
 //!
 //! `compare` starts its own server (pinned to core 0, itself to core 1 when
-//! two cores exist) unless `--port` is given. `instr` is what `compare` runs
-//! under callgrind to count instructions per GET.
+//! two cores exist) unless `--port` is given, and for workload (d) its own
+//! cluster of three primaries (every node on core 0), stopped when it ends.
+//! `instr` is what `compare` runs under callgrind to count instructions per
+//! GET.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -24,6 +26,9 @@ use reference::{redis_benchmark_available, run_redis_benchmark};
 use valkey_bench::Result;
 use valkey_bench::clients::{Client, Kind};
 use valkey_bench::workloads::{self, Sample, median};
+
+/// The primaries of the cluster of workload (d) (no replicas).
+const CLUSTER_PRIMARIES: usize = 3;
 
 /// Counts and caps of one comparison.
 #[derive(Debug, Clone)]
@@ -65,6 +70,7 @@ impl Plan {
                 Workload::SeqGet,
                 Workload::PipeSet,
                 Workload::Tasks,
+                Workload::Cluster,
                 Workload::GetOnly,
             ],
         }
@@ -90,6 +96,7 @@ enum Workload {
     SeqGet,
     PipeSet,
     Tasks,
+    Cluster,
     GetOnly,
 }
 
@@ -101,6 +108,11 @@ impl Workload {
             Workload::Tasks => format!(
                 "(c)/(e) {} tasks sharing one client, GET/SET alternating, 64 B",
                 plan.tasks
+            ),
+            Workload::Cluster => format!(
+                "(d) {} tasks sharing one cluster client, {CLUSTER_PRIMARIES} primaries, GET/SET alternating over {} keys, replies as Option<Vec<u8>>, 64 B",
+                plan.tasks,
+                workloads::CLUSTER_KEYS
             ),
             Workload::GetOnly => format!(
                 "(g) {} tasks, each with its own clone, GET only over 1,000 keys, replies as Option<Vec<u8>>, 64 B",
@@ -116,6 +128,7 @@ impl Workload {
                 Workload::SeqGet => *k != Kind::ValkeyRetry,
                 Workload::PipeSet => !matches!(k, Kind::ValkeyRetry | Kind::BareStdSpin),
                 Workload::Tasks => k.shareable(),
+                Workload::Cluster => k.clustered(),
                 Workload::GetOnly => k.shareable() && *k != Kind::ValkeyRetry,
             })
             .collect()
@@ -163,6 +176,33 @@ impl Results {
         median(&ratios)
     }
 
+    /// The median over repetitions of `a / (the fastest of peers in that
+    /// repetition)`, and the peer fastest by median throughput.
+    fn paired_best(&self, w: Workload, a: &str, peers: &[&str]) -> Option<(f64, String)> {
+        let a = self.samples.get(&(w, a.to_string()))?;
+        let runs: Vec<&Vec<Sample>> = peers
+            .iter()
+            .filter_map(|p| self.samples.get(&(w, p.to_string())))
+            .collect();
+        let ratios: Vec<f64> = a
+            .iter()
+            .enumerate()
+            .filter_map(|(i, a)| {
+                let best = runs
+                    .iter()
+                    .filter_map(|r| r.get(i))
+                    .map(Sample::ops_per_sec)
+                    .max_by(f64::total_cmp)?;
+                Some(a.ops_per_sec() / best)
+            })
+            .collect();
+        let best = peers
+            .iter()
+            .filter_map(|p| Some((self.ops(w, p)?, p.to_string())))
+            .max_by(|x, y| x.0.total_cmp(&y.0))?;
+        Some((median(&ratios)?, best.1))
+    }
+
     fn lat(&self, w: Workload, label: &str, p99: bool) -> Option<f64> {
         let s = self.samples.get(&(w, label.to_string()))?;
         let v: Vec<f64> = s
@@ -184,7 +224,7 @@ fn main() -> Result<()> {
         Some("instr") => runtime.block_on(instr(&args[1..])),
         _ => {
             eprintln!(
-                "usage: valkey-bench compare [--port P] [--reps N] [--quick] [--only a,b,c] [--no-callgrind] \
+                "usage: valkey-bench compare [--port P] [--reps N] [--quick] [--only a,b,c,d,g] [--no-callgrind] \
                  [--no-redis-benchmark] [--out DIR]\n       \
                  valkey-bench instr --client NAME --port P --ops N [--workload seq|tasks|gets|pipe]"
             );
@@ -259,8 +299,11 @@ async fn compare(args: &[String]) -> Result<()> {
                 "a" => Ok(Workload::SeqGet),
                 "b" => Ok(Workload::PipeSet),
                 "c" => Ok(Workload::Tasks),
+                "d" => Ok(Workload::Cluster),
                 "g" => Ok(Workload::GetOnly),
-                other => Err(format!("--only: unknown workload {other} (a, b, c or g)")),
+                other => Err(format!(
+                    "--only: unknown workload {other} (a, b, c, d or g)"
+                )),
             })
             .collect::<std::result::Result<_, _>>()?;
     }
@@ -290,6 +333,38 @@ async fn compare(args: &[String]) -> Result<()> {
             port
         }
     };
+    // Workload (d)'s cluster, started here and killed when `_cluster` drops
+    // at the end of the comparison. Every node goes on core 0, all its
+    // threads (they inherit this process's core when it is pinned).
+    let mut _cluster = None;
+    let mut seeds: Vec<(String, u16)> = Vec::new();
+    if plan.workloads.contains(&Workload::Cluster) {
+        let cluster = valkey_testkit::Cluster::start(valkey_testkit::ClusterConfig::new(
+            CLUSTER_PRIMARIES,
+            0,
+        ))
+        .await?;
+        if cores >= 2 {
+            for node in cluster.nodes() {
+                if let Some(pid) = node.pid() {
+                    pin(pid, "0", true);
+                }
+            }
+        }
+        seeds = cluster.seed_addrs();
+        let mut ours = Client::connect_cluster(Kind::Valkey, &seeds).await?;
+        workloads::prepare_cluster(&mut ours).await?;
+        println!(
+            "valkey-bench: cluster of {CLUSTER_PRIMARIES} primaries on {}, {} keys stored",
+            seeds
+                .iter()
+                .map(|(h, p)| format!("{h}:{p}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            workloads::CLUSTER_KEYS
+        );
+        _cluster = Some(cluster);
+    }
     println!(
         "valkey-bench: server 127.0.0.1:{port}, {} repetitions, {cores} cores, peers {}",
         plan.reps,
@@ -333,11 +408,16 @@ async fn compare(args: &[String]) -> Result<()> {
             for runner in runners {
                 match runner {
                     None => {
+                        // (d) runs against the cluster, through its first node.
+                        let port = match w {
+                            Workload::Cluster => seeds[0].1,
+                            _ => port,
+                        };
                         for (label, sample) in run_redis_benchmark(&plan, w, port)? {
                             results.add(w, &label, sample);
                         }
                     }
-                    Some(kind) => match run_one(&plan, w, kind, port).await {
+                    Some(kind) => match run_one(&plan, w, kind, port, &seeds).await {
                         Ok(s) => results.add(w, kind.name(), s),
                         Err(e) => println!("  {} on {:?} failed: {e}", kind.name(), w),
                     },
@@ -371,7 +451,21 @@ fn pin(pid: u32, core: &str, all_threads: bool) {
     }
 }
 
-async fn run_one(plan: &Plan, w: Workload, kind: Kind, port: u16) -> Result<Sample> {
+/// One run of workload `w` by a client of `kind`: on the server at `port`,
+/// or for (d) on the cluster of these `seeds`.
+async fn run_one(
+    plan: &Plan,
+    w: Workload,
+    kind: Kind,
+    port: u16,
+    seeds: &[(String, u16)],
+) -> Result<Sample> {
+    if w == Workload::Cluster {
+        // The keys were stored once, when the cluster started.
+        let client = Client::connect_cluster(kind, seeds).await?;
+        workloads::cluster_mixed(&client, plan.tasks, plan.tasks as u64 * 10, plan.cap).await?;
+        return workloads::cluster_mixed(&client, plan.tasks, plan.task_ops, plan.cap).await;
+    }
     let mut client = Client::connect(kind, port).await?;
     workloads::prepare(&mut client).await?;
     match w {
@@ -394,6 +488,7 @@ async fn run_one(plan: &Plan, w: Workload, kind: Kind, port: u16) -> Result<Samp
                 .await?;
             workloads::concurrent_gets(&client, plan.tasks, plan.task_ops, plan.cap).await
         }
+        Workload::Cluster => unreachable!("run on the cluster above"),
     }
 }
 
@@ -407,7 +502,7 @@ fn print_table(plan: &Plan, results: &Results, instr: &[Instr]) {
         let ours = results.ops(*w, w.ours());
         println!("{}", w.title(plan));
         println!(
-            "  {:<36} {:>12} {:>9} {:>9} {:>12}",
+            "  {:<44} {:>12} {:>9} {:>9} {:>12}",
             "client", "ops/s", "p50 us", "p99 us", "vs ours"
         );
         for label in labels {
@@ -417,7 +512,7 @@ fn print_table(plan: &Plan, results: &Results, instr: &[Instr]) {
                 _ => None,
             };
             println!(
-                "  {:<36} {:>12} {:>9} {:>9} {:>11}x",
+                "  {:<44} {:>12} {:>9} {:>9} {:>11}x",
                 label,
                 fmt_opt(ops, 0),
                 fmt_opt(results.lat(*w, label, false), 1),
@@ -479,6 +574,24 @@ fn print_table(plan: &Plan, results: &Results, instr: &[Instr]) {
         };
         get(a).zip(get(b)).map(|(a, b)| a / b)
     };
+    // Ours against the fastest Rust peer, per repetition (redis-benchmark
+    // is a reference, not a peer).
+    let best_peer = |w: Workload, min: f64| {
+        let peers = [Kind::Redis.name(), Kind::Fred.name(), Kind::Glide.name()];
+        match results.paired_best(w, Kind::Valkey.name(), &peers) {
+            Some((r, best)) => {
+                let of_medians = results
+                    .ops(w, Kind::Valkey.name())
+                    .zip(results.ops(w, &best))
+                    .map_or(String::new(), |(a, b)| format!(" ({:.3})", a / b));
+                format!(
+                    "{}{of_medians}, fastest peer: {best}",
+                    verdict(Some(r), &|r| r >= min)
+                )
+            }
+            None => "n/a".to_string(),
+        }
+    };
     let rb_pipe = format!("redis-benchmark -P {} -c 1", plan.batch);
     let rows: Vec<(String, String)> = vec![
         (
@@ -515,6 +628,10 @@ fn print_table(plan: &Plan, results: &Results, instr: &[Instr]) {
                 Kind::Redis.name(),
                 2.0,
             ),
+        ),
+        (
+            "(d) valkey-client / best peer, cluster     >= 1.5".into(),
+            best_peer(Workload::Cluster, 1.5),
         ),
         (
             "(g) valkey-client / redis, GET only        >= 2.0".into(),

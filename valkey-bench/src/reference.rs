@@ -6,7 +6,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use valkey_bench::Result;
-use valkey_bench::workloads::Sample;
+use valkey_bench::workloads::{CLUSTER_KEYS, Sample};
 
 use crate::{Plan, Workload};
 
@@ -48,30 +48,54 @@ pub(crate) fn run_redis_benchmark(
             }
         }
         Workload::Tasks => {
-            // A reference row only, and slow (one request per client at a
-            // time): a third of the operations keeps the run short.
-            let half = plan.task_ops / 6;
-            let n = half.to_string();
-            let c = plan.tasks.to_string();
-            let out = rb_run(&base, &["-t", "get,set", "-c", &c, "-n", &n])?;
-            if let (Some(g), Some(s)) = (out.get("GET"), out.get("SET")) {
-                // GETs then SETs, run one after the other: ops over total time.
-                let secs = half as f64 / g.rps + half as f64 / s.rps;
-                rows.push((
-                    format!("redis-benchmark -c {c} (GET, SET)"),
-                    Sample {
-                        ops: 2 * half,
-                        elapsed: Duration::from_secs_f64(secs),
-                        p50: None,
-                        p99: None,
-                    },
-                ));
-            }
+            rows.extend(get_then_set(plan, &base, &[], "")?);
+        }
+        Workload::Cluster => {
+            // `port` is one node of the cluster; `--cluster` reads the slot
+            // map there and spreads its connections and (hash-tagged) keys
+            // over the primaries.
+            let r = CLUSTER_KEYS.to_string();
+            rows.extend(get_then_set(
+                plan,
+                &base,
+                &["--cluster", "-r", &r],
+                " --cluster",
+            )?);
         }
         // No reference row: redis-benchmark has no client-side tasks.
         Workload::GetOnly => {}
     }
     Ok(rows)
+}
+
+/// `plan.tasks` connections of GETs, then of SETs, as one row: a reference
+/// only, and slow (one request per connection at a time), so a third of the
+/// workload's operations keeps the run short.
+fn get_then_set(
+    plan: &Plan,
+    base: &[&str],
+    extra: &[&str],
+    label: &str,
+) -> Result<Option<(String, Sample)>> {
+    let half = plan.task_ops / 6;
+    let n = half.to_string();
+    let c = plan.tasks.to_string();
+    let mut args = vec!["-t", "get,set", "-c", &c, "-n", &n];
+    args.extend_from_slice(extra);
+    let out = rb_run(base, &args)?;
+    Ok(match (out.get("GET"), out.get("SET")) {
+        // GETs then SETs, run one after the other: ops over total time.
+        (Some(g), Some(s)) => Some((
+            format!("redis-benchmark{label} -c {c} (GET, SET)"),
+            Sample {
+                ops: 2 * half,
+                elapsed: Duration::from_secs_f64(half as f64 / g.rps + half as f64 / s.rps),
+                p50: None,
+                p99: None,
+            },
+        )),
+        _ => None,
+    })
 }
 
 pub(crate) struct RbRow {

@@ -136,6 +136,34 @@ pub async fn concurrent_gets(
     concurrent(client, tasks, n, cap, TaskOp::GetOnly(keys)).await
 }
 
+/// How many keys workload (d) spreads over the cluster's slots.
+pub const CLUSTER_KEYS: usize = 10_000;
+
+/// The keys of (d): `key:0` to `key:9999`, no hash tags, so they hash all
+/// over the 16,384 slots and every primary serves a third of them.
+pub fn cluster_keys() -> Vec<String> {
+    (0..CLUSTER_KEYS).map(|i| format!("key:{i}")).collect()
+}
+
+/// Stores the 64-byte value under every key of (d), in pipelines of 100
+/// (through our cluster client: the peers' cluster pipelines are not used).
+pub async fn prepare_cluster(client: &mut Client) -> Result<()> {
+    for chunk in cluster_keys().chunks(100) {
+        client.set_pipeline(chunk).await?;
+    }
+    Ok(())
+}
+
+/// (d) `tasks` tasks sharing one cluster client, `n` operations in all,
+/// each task alternating GET (read as `Option<Vec<u8>>`, checked to be the
+/// 64-byte value) and SET of the 64-byte value, over the keys of
+/// [`cluster_keys`]. Each task walks the keys from its own starting point
+/// with a stride of 7, so consecutive operations land on any primary.
+pub async fn cluster_mixed(client: &Client, tasks: usize, n: u64, cap: Duration) -> Result<Sample> {
+    let keys = std::sync::Arc::new(cluster_keys());
+    concurrent(client, tasks, n, cap, TaskOp::KeysMixed(keys)).await
+}
+
 /// What each task of a concurrent workload does per operation.
 #[derive(Clone)]
 enum TaskOp {
@@ -143,6 +171,8 @@ enum TaskOp {
     Mixed,
     /// GET of one of these keys, read as `Option<Vec<u8>>`.
     GetOnly(std::sync::Arc<Vec<String>>),
+    /// GET (read as `Option<Vec<u8>>`) and SET, alternating, over these keys.
+    KeysMixed(std::sync::Arc<Vec<String>>),
 }
 
 /// `tasks` tasks, each with its own handle on `client`, `n` operations in
@@ -178,6 +208,14 @@ async fn concurrent(
                     TaskOp::GetOnly(keys) => {
                         let key = &keys[(t * 131 + done as usize * 7) % keys.len()];
                         if c.get_vec(key).await?.map(|v| v.len()) != Some(64) {
+                            return Err("GET did not return the 64-byte value".into());
+                        }
+                    }
+                    TaskOp::KeysMixed(keys) => {
+                        let key = &keys[(t * 131 + done as usize * 7) % keys.len()];
+                        if done % 2 == 1 {
+                            c.set(key).await?;
+                        } else if c.get_vec(key).await?.map(|v| v.len()) != Some(64) {
                             return Err("GET did not return the 64-byte value".into());
                         }
                     }
