@@ -198,51 +198,32 @@ fn writers(
         .collect()
 }
 
-/// Polls a primary's replication every 10 ms until it stops answering, and
-/// returns the latest moment before which every write it acknowledged was
-/// confirmed by its replica: what `WAIT 1` after each write would have
-/// established. (`WAIT` counts its own connection's writes only, so it
-/// cannot confirm writes made on a shared connection.) A write
-/// acknowledged before poll i is in the primary's offset P(i); once a later
-/// poll shows the replica's acknowledged offset at or past P(i), it is on
-/// the replica.
-async fn replication_confirmed(port: u16, stop: Arc<AtomicBool>) -> Option<Instant> {
+/// Confirms a primary's writes on its replica with `WAIT 1` until the
+/// primary stops answering, and returns the latest moment before which
+/// every write it acknowledged is on the replica. `WAIT` covers the writes
+/// of its own connection, so each round writes a key of its own to the
+/// primary and then waits: the replica acknowledging that write also has
+/// every write the primary acknowledged before it, whichever connection it
+/// came on. (The client's shared connection cannot carry `WAIT`.)
+async fn replication_confirmed(port: u16, key: String, stop: Arc<AtomicBool>) -> Option<Instant> {
     let config = valkey_client::ConnectionConfig::tcp("127.0.0.1", port)
-        .response_timeout(Some(Duration::from_millis(100)));
+        .response_timeout(Some(Duration::from_millis(300)));
     let mut conn = valkey_client::Connection::connect(&config).await.ok()?;
-    let mut polls: Vec<(Instant, i64)> = Vec::new();
     let mut confirmed = None;
     while !stop.load(Ordering::Relaxed) {
         let before = Instant::now();
-        let Ok(info) = conn.request(&Cmd::new("INFO").arg("replication")).await else {
+        if conn
+            .request(&Cmd::new("SET").arg(&key).arg("x"))
+            .await
+            .is_err()
+        {
             break;
-        };
-        let info =
-            String::from_utf8_lossy(info.as_bytes().map_or(&[][..], |b| &b[..])).into_owned();
-        let field = |name: &str| {
-            info.lines()
-                .find_map(|l| l.strip_prefix(name))
-                .map(str::trim)
-                .map(str::to_string)
-        };
-        let primary: i64 = field("master_repl_offset:")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        let replica: i64 = field("slave0:")
-            .and_then(|l| {
-                l.split(',')
-                    .find_map(|kv| kv.strip_prefix("offset="))
-                    .and_then(|v| v.parse().ok())
-            })
-            .unwrap_or(0);
-        // Every write acknowledged before `before` is within `primary`.
-        polls.push((before, primary));
-        for (at, offset) in &polls {
-            if *offset <= replica {
-                confirmed = Some(confirmed.map_or(*at, |c: Instant| c.max(*at)));
-            }
         }
-        polls.retain(|(_, offset)| *offset > replica);
+        match conn.request(&Cmd::new("WAIT").arg(1).arg(100)).await {
+            Ok(replicas) if replicas.as_int() == Some(1) => confirmed = Some(before),
+            Ok(_) => {}
+            Err(_) => break,
+        }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     confirmed
@@ -251,8 +232,8 @@ async fn replication_confirmed(port: u16, stop: Arc<AtomicBool>) -> Option<Insta
 /// Kills (or freezes) primary 0 under 16 writers and checks: the other
 /// shards see no error; the dead shard's commands succeed within 1 s of
 /// the survivors reporting its replica promoted; no call outlives its
-/// deadline by more than 50 ms; every acknowledged write that the replica
-/// had confirmed before the fault (the equivalent of `WAIT 1`), every write
+/// deadline by more than 50 ms; every acknowledged write that `WAIT 1`
+/// confirmed on the replica before the fault, every write
 /// to another shard, and every write after the promotion reads back.
 async fn primary_lost_under_load(freeze: bool) {
     let mut cluster = Cluster::start(ClusterConfig::default()).await.unwrap();
@@ -267,7 +248,15 @@ async fn primary_lost_under_load(freeze: bool) {
     let dead_port = cluster.primaries()[0].port();
     let stop = Arc::new(AtomicBool::new(false));
     let poll_stop = Arc::new(AtomicBool::new(false));
-    let confirmations = tokio::spawn(replication_confirmed(dead_port, poll_stop.clone()));
+    let poll_key = (0..)
+        .map(|i| format!("poll:{i}"))
+        .find(|k| cluster.slot_owner(key_slot(k.as_bytes())) == dead_port)
+        .unwrap();
+    let confirmations = tokio::spawn(replication_confirmed(
+        dead_port,
+        poll_key,
+        poll_stop.clone(),
+    ));
     let tasks = writers(&rc, &stop, 20_000);
     tokio::time::sleep(Duration::from_millis(500)).await;
     let fault_at = Instant::now();
