@@ -285,6 +285,23 @@ impl Cluster {
                 .await
                 .map_err(|e| format!("node {port}: {e}"))?;
             let map = parse_cluster_slots(&slots).map_err(|e| format!("node {port}: {e}"))?;
+            // CLUSTER SHARDS groups nodes by the shard id they gossip, which
+            // a replica's peers learn a moment after its role: until then
+            // it shows as a shard of its own, without slots.
+            let shards = admin::call(port, &node.auth(), &["CLUSTER", "SHARDS"])
+                .await
+                .map_err(|e| format!("node {port}: {e}"))?;
+            let shards = valkey_client::cluster::parse_shards(&shards, "127.0.0.1")
+                .map_err(|e| format!("node {port}: {e}"))?;
+            if let Some(stray) = shards
+                .iter()
+                .find(|s| s.slots.is_empty() && s.primary.is_none())
+            {
+                let ports: Vec<u16> = stray.replicas.iter().map(|r| r.port).collect();
+                return Err(format!(
+                    "node {port} lists replicas {ports:?} outside their primary's shard"
+                ));
+            }
             match &agreed {
                 Some(want) if *want != map => {
                     return Err(format!(
