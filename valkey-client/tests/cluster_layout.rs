@@ -4,7 +4,7 @@
 //! real `CLUSTER SHARDS` reply, under RESP2 and RESP3, into the layout the
 //! test kit set up, with every key's slot owned by the node that serves it.
 
-use valkey_client::cluster::{Route, SlotMap, key_slot, parse_shards, route};
+use valkey_client::cluster::{Route, SlotMap, key_slot, parse_shards, parse_slots, route};
 use valkey_client::{Cmd, Connection, Protocol};
 use valkey_testkit::{Cluster, ClusterConfig};
 
@@ -91,5 +91,34 @@ async fn cluster_shards_parses_into_the_layout_the_cluster_has() {
                 .unwrap();
             assert!(at_owner.request(&cmd).await.unwrap().is_ok(), "{key}");
         }
+    }
+    // The CLUSTER SLOTS fallback reads the same owners and replicas.
+    let mut conn = Connection::connect(&cluster.node(0).connection_config())
+        .await
+        .unwrap();
+    let shards = conn
+        .request(&Cmd::new("CLUSTER").arg("SHARDS"))
+        .await
+        .unwrap();
+    let slots = conn
+        .request(&Cmd::new("CLUSTER").arg("SLOTS"))
+        .await
+        .unwrap();
+    let from_shards = SlotMap::new(parse_shards(&shards, "127.0.0.1").unwrap());
+    let from_slots = SlotMap::new(parse_slots(&slots, "127.0.0.1").unwrap());
+    assert_eq!(from_slots.uncovered(), 0);
+    for slot in (0..16384u16).step_by(97) {
+        let (a, b) = (
+            from_shards.shard(slot).unwrap(),
+            from_slots.shard(slot).unwrap(),
+        );
+        let port = |s: &valkey_client::cluster::Shard| s.primary.as_ref().map(|p| p.port);
+        assert_eq!(port(a), port(b), "slot {slot}");
+        let replicas = |s: &valkey_client::cluster::Shard| {
+            let mut r: Vec<u16> = s.replicas.iter().map(|r| r.port).collect();
+            r.sort_unstable();
+            r
+        };
+        assert_eq!(replicas(a), replicas(b), "slot {slot}");
     }
 }
