@@ -454,3 +454,61 @@ async fn zones_periodic_refresh_node_targets_and_databases() {
         "{periodic} periodic topology reads in 1.1 s"
     );
 }
+
+/// At most once across the cluster: one primary behind a fault proxy that
+/// cuts the connection after an INCR ran. By default the INCR is not sent
+/// again (not on that node, not after a topology read, not elsewhere): the
+/// caller gets an error saying it may have run, and it ran once. Opted in,
+/// it is sent again and runs twice, as asked. A SET cut the same way is
+/// safe to repeat and succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_most_once_holds_across_the_cluster() {
+    let cluster = Cluster::start(ClusterConfig::new(3, 0)).await.unwrap();
+    let node = &cluster.primaries()[0];
+    let proxy = valkey_testkit::FaultProxy::start(node.port())
+        .await
+        .unwrap();
+    common::cluster::announce_port(node, proxy.port()).await;
+    let mut ports: Vec<u16> = cluster.primaries()[1..].iter().map(|n| n.port()).collect();
+    ports.push(proxy.port());
+    common::cluster::wait_announced(&cluster, &ports).await;
+    let key = (0..)
+        .map(|i| format!("once:{i}"))
+        .find(|k| cluster.slot_owner(key_slot(k.as_bytes())) == node.port())
+        .unwrap();
+    let rc = ValkeyCluster::builder()
+        .seed("127.0.0.1", ports[0])
+        .retry(valkey_client::Retry::new(valkey_client::NoBackoff, 3))
+        .build()
+        .await
+        .unwrap();
+    assert_eq!(
+        rc.slot_owner(key_slot(key.as_bytes())),
+        Some(format!("127.0.0.1:{}", proxy.port()))
+    );
+    rc.set(&key, 0).await.unwrap();
+
+    proxy.cut_after_request("INCR");
+    let err = rc.incr(&key).await.unwrap_err();
+    assert_eq!(
+        err.delivery(),
+        valkey_client::Delivery::SentNoReply,
+        "{err}"
+    );
+    let mut direct = node.connect().await.unwrap();
+    let value = direct.request(&Cmd::new("GET").arg(&key)).await.unwrap();
+    assert_eq!(value.as_str(), Some("1"), "the INCR ran once");
+
+    proxy.cut_after_request("INCR");
+    let options = valkey_client::CallOptions::new().retry_non_idempotent(true);
+    let n: i64 = rc
+        .request_with(&Cmd::new("INCR").arg(&key), &options)
+        .await
+        .unwrap();
+    assert_eq!(n, 3, "opted in: run again after the lost reply");
+
+    proxy.cut_after_request("SET");
+    rc.set(&key, "safe").await.unwrap();
+    let value: Option<String> = rc.get(&key).await.unwrap();
+    assert_eq!(value.as_deref(), Some("safe"));
+}

