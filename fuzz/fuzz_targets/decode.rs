@@ -43,6 +43,7 @@ fuzz_target!(|data: &[u8]| {
             max_bulk_len: 8,
             max_depth: 3,
             max_elements: 4,
+            max_reply_len: 64,
         },
     );
 });

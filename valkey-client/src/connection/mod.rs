@@ -108,6 +108,7 @@ impl Connection {
     /// Sends one command and waits for its reply. A server error reply comes
     /// back as an `Err` whose kind follows the error code.
     pub async fn request(&mut self, cmd: &Cmd) -> Result<Value> {
+        self.check_no_stray_reply()?;
         self.write_buf.clear();
         cmd.write_to(&mut self.write_buf);
         self.flush_write_buf().await?;
@@ -118,6 +119,7 @@ impl Connection {
     /// The outer error is a failure of the connection; each inner result is
     /// one command's reply or server error.
     pub async fn pipeline(&mut self, cmds: &[Cmd]) -> Result<Vec<Result<Value>>> {
+        self.check_no_stray_reply()?;
         self.write_buf.clear();
         for cmd in cmds {
             cmd.write_to(&mut self.write_buf);
@@ -130,6 +132,7 @@ impl Connection {
     /// replies in order. The outer error is a failure of the connection;
     /// each inner result is one command's reply or server error.
     pub async fn send_pipeline(&mut self, pipeline: &mut Pipeline) -> Result<Vec<Result<Value>>> {
+        self.check_no_stray_reply()?;
         self.write_all(pipeline.encoded()?).await?;
         self.read_replies(pipeline.len()).await
     }
@@ -162,6 +165,49 @@ impl Connection {
     /// Out-of-band RESP3 pushes received while waiting for replies.
     pub fn take_pushes(&mut self) -> Vec<Value> {
         self.pushes.drain(..).collect()
+    }
+
+    /// Looks at bytes already read past the last reply: pushes are set
+    /// aside; anything else answers a request never sent, after which no
+    /// reply could be trusted to be its request's, so the connection
+    /// closes. (Bytes still in the socket are found by the next read.)
+    pub(crate) fn check_no_stray_reply(&mut self) -> Result<()> {
+        if self.stream.is_none() {
+            // Broken already: the request fails unsent, for that reason.
+            return Ok(());
+        }
+        while !self.read_buf.is_empty() {
+            let push_arriving = self.read_buf.first() == Some(&b'>');
+            match resp::decode(&mut self.read_buf, &self.limits) {
+                Ok(Some(value @ Value::Push(_))) if self.protocol == Protocol::Resp3 => {
+                    self.keep_push(value);
+                }
+                Ok(None) if push_arriving => return Ok(()),
+                Ok(_) => {
+                    let err = Error::new(
+                        ErrorKind::InvalidResponse,
+                        format!("{} sent a reply to a request never sent", self.addr),
+                    )
+                    .with_delivery(Delivery::NotSent);
+                    return Err(self.fail(err));
+                }
+                Err(e) => {
+                    let err = Error::from(e).with_delivery(Delivery::NotSent);
+                    return Err(self.fail(err));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Keeps a push for [`Connection::take_pushes`], dropping the oldest
+    /// past the bound.
+    fn keep_push(&mut self, push: Value) {
+        if self.pushes.len() == MAX_PENDING_PUSHES {
+            self.pushes.pop_front();
+            tracing::warn!(addr = %self.addr, "dropping the oldest unread push message");
+        }
+        self.pushes.push_back(push);
     }
 
     /// Hands the open stream over to a [`Multiplexed`] driver, with any bytes
@@ -261,12 +307,8 @@ impl Connection {
     async fn read_value(&mut self) -> Result<Value> {
         loop {
             match resp::decode(&mut self.read_buf, &self.limits)? {
-                Some(Value::Push(items)) if self.protocol == Protocol::Resp3 => {
-                    if self.pushes.len() == MAX_PENDING_PUSHES {
-                        self.pushes.pop_front();
-                        tracing::warn!(addr = %self.addr, "dropping the oldest unread push message");
-                    }
-                    self.pushes.push_back(Value::Push(items));
+                Some(value @ Value::Push(_)) if self.protocol == Protocol::Resp3 => {
+                    self.keep_push(value);
                 }
                 Some(value) => return Ok(value),
                 None => {

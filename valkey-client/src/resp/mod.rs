@@ -11,7 +11,7 @@ mod value;
 
 pub(crate) use encoder::{Header, put_header};
 pub use encoder::{encode_command, encode_value};
-pub use parser::{Limits, ProtocolError, decode};
+pub use parser::{Limits, MAX_DEPTH_CAP, ProtocolError, decode};
 pub use value::{ServerError, Value};
 
 #[cfg(test)]

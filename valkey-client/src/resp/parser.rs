@@ -25,7 +25,16 @@ pub struct Limits {
     /// Most elements in one aggregate. A map or attribute of `n` pairs counts
     /// as `2 * n` elements, since that is how many values it holds.
     pub max_elements: usize,
+    /// Largest whole reply, in bytes, counted while it arrives: a reply
+    /// that never ends (an endless array of small strings) is refused once
+    /// this much of it is buffered, however small each part is.
+    pub max_reply_len: usize,
 }
+
+/// The deepest nesting ever accepted, whatever [`Limits::max_depth`] says:
+/// the parser is recursive, and this keeps it well within a 2 MiB stack
+/// (tokio's default for worker threads).
+pub const MAX_DEPTH_CAP: usize = 200;
 
 impl Default for Limits {
     /// * `max_bulk_len` = 512 MiB: the server's own `proto-max-bulk-len`
@@ -34,11 +43,13 @@ impl Default for Limits {
     ///   keeps the recursive parser far away from a stack overflow.
     /// * `max_elements` = 2^26 (about 67 million): as many `Value`s already
     ///   need gigabytes of memory, so a larger claim is treated as garbage.
+    /// * `max_reply_len` = 1 GiB: twice the largest string.
     fn default() -> Self {
         Limits {
             max_bulk_len: 512 << 20,
             max_depth: 128,
             max_elements: 1 << 26,
+            max_reply_len: 1 << 30,
         }
     }
 }
@@ -133,6 +144,12 @@ pub fn decode(buf: &mut BytesMut, limits: &Limits) -> Result<Option<Value>, Prot
     };
     match check.value(0) {
         Ok(_) => {}
+        Err(Fail::Incomplete) if buf.len() > limits.max_reply_len => {
+            return Err(ProtocolError::new(format!(
+                "a reply longer than the limit of {} bytes",
+                limits.max_reply_len
+            )));
+        }
         Err(Fail::Incomplete) => return Ok(None),
         Err(Fail::Invalid(e)) => return Err(e),
     }
@@ -353,10 +370,10 @@ impl<'a, const BUILD: bool> Walker<'a, BUILD> {
                 "{what} of {n} {unit} exceeds the limit of {max} elements"
             ));
         }
-        if depth >= self.limits.max_depth {
+        let max_depth = self.limits.max_depth.min(MAX_DEPTH_CAP);
+        if depth >= max_depth {
             return invalid(format!(
-                "{what} nested deeper than the limit of {}",
-                self.limits.max_depth
+                "{what} nested deeper than the limit of {max_depth}"
             ));
         }
         Ok(depth + 1)

@@ -339,7 +339,10 @@ impl std::fmt::Debug for Multiplexed {
 impl Multiplexed {
     /// Starts the driver task for an open, greeted connection. Must be called
     /// within a tokio runtime.
-    pub fn new(conn: Connection, options: MultiplexOptions) -> Result<Multiplexed> {
+    pub fn new(mut conn: Connection, options: MultiplexOptions) -> Result<Multiplexed> {
+        // A reply already read with the handshake's would go to the first
+        // request queued: refuse the connection instead.
+        conn.check_no_stray_reply()?;
         let (stream, read_buf, limits, protocol, addr) = conn.into_parts().ok_or_else(|| {
             Error::new(
                 ErrorKind::Connection,

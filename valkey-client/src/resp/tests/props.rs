@@ -204,7 +204,7 @@ proptest! {
     #[test]
     fn resp_like_garbage_never_panics(input in resp_ish()) {
         check_garbage(&input, &Limits::default())?;
-        check_garbage(&input, &Limits { max_bulk_len: 3, max_depth: 2, max_elements: 3 })?;
+        check_garbage(&input, &Limits { max_bulk_len: 3, max_depth: 2, max_elements: 3, ..Limits::default() })?;
     }
 
     #[test]
