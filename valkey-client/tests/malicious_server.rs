@@ -1112,9 +1112,6 @@ async fn push_flood_while_a_request_waits_on_a_connection() {
 }
 
 #[tokio::test]
-#[ignore = "library problem: a plain Connection keeps up to 4096 unread pushes whatever \
-            their size (MAX_PENDING_PUSHES, connection/mod.rs), so pushes just under the \
-            bulk limit hold up to 4096 x the limit while a request waits"]
 async fn flood_of_large_pushes_on_a_connection_stays_bounded() {
     run_alone(async {
         // 64 pushes of half the bulk limit: 32 MiB in all.
@@ -1141,7 +1138,13 @@ async fn flood_of_large_pushes_on_a_connection_stays_bounded() {
         let probe = MemoryProbe::start();
         let reply = conn.request(&get("waiting")).await.unwrap();
         assert_eq!(reply.as_str(), Some("value-of:waiting"));
-        assert_eq!(conn.take_pushes().len(), 64);
+        // At most 1 MiB of unread pushes is kept: the newest ones.
+        let kept = conn.take_pushes();
+        assert!(
+            !kept.is_empty() && kept.len() < 64,
+            "{} pushes kept",
+            kept.len()
+        );
         probe.assert_bounded("flood of large pushes, Connection");
         drop(conn);
         server.closed(0).await;
@@ -1309,9 +1312,6 @@ async fn reply_buffered_with_the_handshake_reaches_no_caller_of_the_shared_clien
 }
 
 #[tokio::test]
-#[ignore = "library problem: a plain Connection never looks for unread bytes before it \
-            sends, so a reply to no request is taken as the next request's (Connection::request \
-            in connection/mod.rs)"]
 async fn reply_to_no_request_reaches_no_caller_of_a_connection() {
     run_alone(async {
         // A stray reply with the handshake.

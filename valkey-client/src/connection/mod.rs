@@ -31,6 +31,9 @@ pub(crate) const READ_CHUNK: usize = 16 * 1024;
 /// Out-of-band pushes kept for [`Connection::take_pushes`] before the oldest
 /// are dropped, so a server that pushes without pause cannot grow us forever.
 const MAX_PENDING_PUSHES: usize = 4096;
+/// And the most bytes (on the wire) of them kept: a few huge pushes cannot
+/// hold the memory of thousands either.
+const MAX_PENDING_PUSH_BYTES: usize = 1 << 20;
 
 /// One open, greeted connection to a server.
 ///
@@ -53,7 +56,10 @@ pub struct Connection {
     response_timeout: Option<std::time::Duration>,
     protocol: Protocol,
     server_version: Option<String>,
-    pushes: VecDeque<Value>,
+    /// Unread pushes with their sizes on the wire.
+    pushes: VecDeque<(Value, usize)>,
+    /// The sum of those sizes.
+    push_bytes: usize,
     broken_reason: Option<String>,
     addr: String,
 }
@@ -88,6 +94,7 @@ impl Connection {
                 protocol: Protocol::Resp2,
                 server_version: None,
                 pushes: VecDeque::new(),
+                push_bytes: 0,
                 broken_reason: None,
                 addr: config.addr.to_string(),
             };
@@ -164,7 +171,8 @@ impl Connection {
 
     /// Out-of-band RESP3 pushes received while waiting for replies.
     pub fn take_pushes(&mut self) -> Vec<Value> {
-        self.pushes.drain(..).collect()
+        self.push_bytes = 0;
+        self.pushes.drain(..).map(|(push, _)| push).collect()
     }
 
     /// Looks at bytes already read past the last reply: pushes are set
@@ -178,9 +186,10 @@ impl Connection {
         }
         while !self.read_buf.is_empty() {
             let push_arriving = self.read_buf.first() == Some(&b'>');
+            let before = self.read_buf.len();
             match resp::decode(&mut self.read_buf, &self.limits) {
                 Ok(Some(value @ Value::Push(_))) if self.protocol == Protocol::Resp3 => {
-                    self.keep_push(value);
+                    self.keep_push(value, before - self.read_buf.len());
                 }
                 Ok(None) if push_arriving => return Ok(()),
                 Ok(_) => {
@@ -202,12 +211,17 @@ impl Connection {
 
     /// Keeps a push for [`Connection::take_pushes`], dropping the oldest
     /// past the bound.
-    fn keep_push(&mut self, push: Value) {
-        if self.pushes.len() == MAX_PENDING_PUSHES {
-            self.pushes.pop_front();
+    /// past either bound (count or bytes).
+    fn keep_push(&mut self, push: Value, wire_len: usize) {
+        self.pushes.push_back((push, wire_len));
+        self.push_bytes += wire_len;
+        while self.pushes.len() > MAX_PENDING_PUSHES || self.push_bytes > MAX_PENDING_PUSH_BYTES {
+            let Some((_, len)) = self.pushes.pop_front() else {
+                break;
+            };
+            self.push_bytes -= len;
             tracing::warn!(addr = %self.addr, "dropping the oldest unread push message");
         }
-        self.pushes.push_back(push);
     }
 
     /// Hands the open stream over to a [`Multiplexed`] driver, with any bytes
@@ -306,9 +320,10 @@ impl Connection {
 
     async fn read_value(&mut self) -> Result<Value> {
         loop {
+            let before = self.read_buf.len();
             match resp::decode(&mut self.read_buf, &self.limits)? {
                 Some(value @ Value::Push(_)) if self.protocol == Protocol::Resp3 => {
-                    self.keep_push(value);
+                    self.keep_push(value, before - self.read_buf.len());
                 }
                 Some(value) => return Ok(value),
                 None => {
