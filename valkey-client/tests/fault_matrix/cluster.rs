@@ -74,57 +74,35 @@ pub async fn rows() -> Vec<Row> {
         }
     }
 
-    {
+    // Planned changes: no acknowledged write may be lost and no call fail.
+    for (prefix, name) in [
+        ("failover", "CLUSTER FAILOVER on a replica"),
+        ("legacy", "legacy migration of 1,024 slots"),
+        ("atomic", "atomic migration of 5,000 slots"),
+    ] {
         let cluster = durable(3, 1).await;
-        let replica = cluster.primaries().len();
-        let row = scenario(
-            &cluster,
-            "failover",
-            "CLUSTER FAILOVER on a replica",
-            || async {
-                cluster
-                    .manual_failover(replica, Duration::from_secs(10))
-                    .await
-                    .unwrap();
-                None
-            },
-        )
-        .await;
-        rows.push(row);
-    }
-
-    {
-        let cluster = durable(3, 1).await;
-        let row = scenario(
-            &cluster,
-            "legacy",
-            "legacy migration of 1,024 slots",
-            || async {
-                cluster
-                    .migrate_slots_legacy(0..=1023, 0, 1, Duration::from_secs(60))
-                    .await
-                    .unwrap();
-                None
-            },
-        )
-        .await;
-        rows.push(row);
-    }
-
-    {
-        let cluster = durable(3, 1).await;
-        let row = scenario(
-            &cluster,
-            "atomic",
-            "atomic migration of 5,000 slots",
-            || async {
-                cluster
-                    .migrate_slots_atomic(0..=4999, 0, 2, Duration::from_secs(60))
-                    .await
-                    .unwrap();
-                None
-            },
-        )
+        let row = scenario(&cluster, prefix, name, || async {
+            let limit = Duration::from_secs(60);
+            match prefix {
+                "failover" => {
+                    let replica = cluster.primaries().len();
+                    cluster.manual_failover(replica, limit).await.unwrap();
+                }
+                "legacy" => {
+                    cluster
+                        .migrate_slots_legacy(0..=1023, 0, 1, limit)
+                        .await
+                        .unwrap();
+                }
+                _ => {
+                    cluster
+                        .migrate_slots_atomic(0..=4999, 0, 2, limit)
+                        .await
+                        .unwrap();
+                }
+            }
+            None
+        })
         .await;
         rows.push(row);
     }
