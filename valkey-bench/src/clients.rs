@@ -2,6 +2,7 @@
 //! workloads need.
 
 use bytes::Bytes;
+use valkey_client::Commands;
 use valkey_client::{
     Cmd, Connection, ConnectionConfig, ExponentialBackoff, Pipeline, Retry, Valkey, ValkeyCluster,
 };

@@ -24,6 +24,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use valkey_client::Commands;
 use valkey_client::cluster::key_slot;
 use valkey_client::{ErrorKind, Event, ValkeyCluster};
 use valkey_testkit::{Cluster, ClusterConfig};

@@ -16,6 +16,7 @@
 
 use std::time::{Duration, Instant};
 
+use valkey_client::Commands;
 use valkey_client::{Cmd, ErrorKind, Event, ExponentialBackoff, Retry, Valkey, ValkeyBuilder};
 use valkey_testkit::{Server, ServerConfig};
 

@@ -14,7 +14,14 @@
 //! - [`connection`]: one socket (TCP, Unix, TLS) with its handshake;
 //! - [`Valkey`]: the standalone client, one node plus a retry policy;
 //! - [`cluster`] and [`ValkeyCluster`]: hash slots, routing, topology, and
-//!   the cluster client built on one `Valkey` per node.
+//!   the cluster client built on one `Valkey` per node;
+//! - on top of both clients: [`Transaction`] (`MULTI ... EXEC` in one
+//!   write) and `watch` (optimistic locking on a dedicated connection),
+//!   [`Script`] (`EVALSHA` with a fallback), scans as async streams
+//!   ([`ScanIterOptions`]), and [`Valkey::select`] for another database.
+//! - [`pubsub`]: a [`Subscriber`] on connections of its own, made by
+//!   either client, that restores its subscriptions after any reconnect,
+//!   failover or slot move.
 //!
 //! Beside them, independent of connections:
 //!
@@ -34,18 +41,25 @@
 
 mod arg_buf;
 pub mod backoff;
+pub mod blocking;
 mod client;
 pub mod cluster;
 pub mod cmd;
 pub mod command;
+pub mod commands;
 pub mod config;
 pub mod connection;
 pub mod error;
 mod from_value;
 mod node;
 mod pipeline;
+// pub/sub (issue 10, part 4)
+pub mod pubsub;
 pub mod resp;
 pub mod retry;
+mod scan;
+mod script;
+mod transaction;
 
 pub use backoff::{
     Backoff, ConstantBackoff, DecorrelatedJitterBackoff, EqualJitterBackoff, ExponentialBackoff,
@@ -53,15 +67,22 @@ pub use backoff::{
 };
 pub use client::{CallOptions, Valkey, ValkeyBuilder};
 pub use cluster::{ReadFrom, Target, ValkeyCluster, ValkeyClusterBuilder};
-pub use cmd::{ArgIter, Cmd, ToArg};
+pub use cmd::{ArgIter, ArgWriter, Cmd, ToArg, ToArgs};
+pub use commands::{Call, Commands};
 pub use config::{Addr, ConnectionConfig, Protocol, Secret, TlsConfig};
 pub use connection::{Connection, MultiplexOptions, Multiplexed};
 pub use error::{Delivery, Error, ErrorFamily, ErrorKind, Result};
-pub use from_value::FromValue;
+#[cfg(feature = "serde_json")]
+pub use from_value::Json;
+pub use from_value::{BigNumber, FromValue, Verbatim};
 pub use node::{Event, EventListener, GiveUpReason, RetryBudget};
 pub use pipeline::Pipeline;
+pub use pubsub::{Message, MessageKind, Subscriber};
 pub use resp::Value;
 pub use retry::Retry;
+pub use scan::ScanIterOptions;
+pub use script::{Script, ScriptClient, ScriptInvocation};
+pub use transaction::{DEFAULT_WATCH_ATTEMPTS, Transaction, WatchOptions, Watched};
 
 /// The README's examples, compiled and run as doc tests.
 #[cfg(doctest)]

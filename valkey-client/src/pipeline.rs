@@ -3,7 +3,7 @@
 
 use bytes::{BufMut, BytesMut};
 
-use crate::cmd::{Cmd, ToArg};
+use crate::cmd::{ArgWriter, Cmd, ToArg, ToArgs};
 use crate::command::{self, ConnectionUse};
 use crate::error::{Error, ErrorKind, Result};
 use crate::resp::{self, Limits, Value, put_header};
@@ -100,6 +100,25 @@ impl std::fmt::Debug for Pipeline {
     }
 }
 
+/// Appends to the command being built; without one, the pipeline remembers
+/// the misuse and refuses to be sent.
+impl ArgWriter for Pipeline {
+    #[inline]
+    fn write_arg(&mut self, bytes: &[u8]) {
+        let Some((_, argc)) = self.open.as_mut() else {
+            self.stray_argument = true;
+            return;
+        };
+        *argc += 1;
+        let buf = &mut self.buf;
+        // A length line is at most 23 bytes.
+        buf.reserve(23 + bytes.len() + 2);
+        put_header(buf, b'$', bytes.len());
+        buf.put_slice(bytes);
+        buf.put_slice(b"\r\n");
+    }
+}
+
 /// The header written for a command before its argument count is known:
 /// one digit, widened when the count turns out larger.
 const PLACEHOLDER: &[u8] = b"*0\r\n";
@@ -130,21 +149,16 @@ impl Pipeline {
         self.arg(name)
     }
 
-    /// Adds an argument to the command being built.
-    pub fn arg(&mut self, arg: impl ToArg) -> &mut Pipeline {
-        let Some((_, argc)) = self.open.as_mut() else {
+    /// Adds the arguments `arg` stands for (see [`ToArgs`]) to the command
+    /// being built.
+    #[inline]
+    pub fn arg(&mut self, arg: impl ToArgs) -> &mut Pipeline {
+        if self.open.is_none() {
+            // Even an argument that writes nothing (`None`) is a misuse here.
             self.stray_argument = true;
             return self;
-        };
-        *argc += 1;
-        let buf = &mut self.buf;
-        arg.with_bytes(|bytes| {
-            // A length line is at most 23 bytes.
-            buf.reserve(23 + bytes.len() + 2);
-            put_header(buf, b'$', bytes.len());
-            buf.put_slice(bytes);
-            buf.put_slice(b"\r\n");
-        });
+        }
+        arg.write_args(self);
         self
     }
 

@@ -6,6 +6,7 @@ use std::alloc::System;
 
 use bytes::Bytes;
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
+use valkey_client::Commands;
 use valkey_client::{Cmd, ExponentialBackoff, Retry, Valkey};
 use valkey_testkit::{Server, ServerConfig};
 

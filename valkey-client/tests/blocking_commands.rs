@@ -13,6 +13,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use valkey_client::Commands;
 use valkey_client::{CallOptions, Cmd, ErrorKind, Valkey, Value};
 use valkey_testkit::{Server, ServerConfig};
 

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use valkey_client::Commands;
 use valkey_client::{ErrorKind, Event, ExponentialBackoff, Retry, ValkeyBuilder};
 use valkey_testkit::{Server, ServerConfig, free_port};
 

@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+use valkey_client::Commands;
 use valkey_client::{
     CallOptions, Cmd, ConstantBackoff, Delivery, ErrorKind, ExponentialBackoff, NoBackoff, Retry,
     RetryBudget, Valkey,

@@ -7,6 +7,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use valkey_client::Commands;
 use valkey_client::{
     CallOptions, Cmd, ConstantBackoff, Delivery, ErrorKind, Event, ExponentialBackoff, Pipeline,
     Retry, Valkey, ValkeyBuilder, Value,

@@ -6,6 +6,7 @@ mod common;
 
 use std::time::Duration;
 
+use valkey_client::Commands;
 use valkey_client::{CallOptions, Cmd, Delivery, ErrorKind, Pipeline, Valkey};
 use valkey_testkit::{Server, ServerConfig};
 

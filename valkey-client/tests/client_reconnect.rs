@@ -4,6 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use valkey_client::Commands;
 use valkey_client::{Cmd, Event, Protocol, Valkey, ValkeyBuilder};
 use valkey_testkit::{Server, ServerConfig};
 

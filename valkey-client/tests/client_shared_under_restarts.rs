@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use valkey_client::Commands;
 use valkey_client::{Event, ExponentialBackoff, Retry, Valkey};
 mod common;
 

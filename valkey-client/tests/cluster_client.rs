@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use valkey_client::Commands;
 use valkey_client::{
     Cmd, ErrorKind, Event, Pipeline, ReadFrom, Target, ValkeyCluster, Value, cluster::key_slot,
 };

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
+use valkey_client::Commands;
 use valkey_client::cluster::key_slot;
 use valkey_client::{
     Cmd, Error, ErrorKind, Event, ExponentialBackoff, Retry, ValkeyCluster, ValkeyClusterBuilder,

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use valkey_client::Commands;
 use valkey_client::cluster::key_slot;
 use valkey_client::{Event, Pipeline, ValkeyCluster};
 use valkey_testkit::{Cluster, ClusterConfig};

@@ -10,6 +10,7 @@ mod common;
 
 use std::sync::{Arc, Mutex};
 
+use valkey_client::Commands;
 use valkey_client::{Cmd, Connection, ConnectionConfig, NoBackoff, Pipeline, Retry, Value};
 use valkey_testkit::{Server, ServerConfig};
 

@@ -26,6 +26,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::task::JoinHandle;
+use valkey_client::Commands;
 use valkey_client::{
     Cmd, Connection, Delivery, Error, ErrorKind, Event, ExponentialBackoff, Pipeline, Retry, Valkey,
 };

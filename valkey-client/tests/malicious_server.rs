@@ -24,6 +24,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::task::{JoinHandle, JoinSet};
+use valkey_client::Commands;
 use valkey_client::resp::Limits;
 use valkey_client::{
     Cmd, Connection, ConnectionConfig, Delivery, Error, ErrorKind, MultiplexOptions, Multiplexed,

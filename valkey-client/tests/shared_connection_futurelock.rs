@@ -12,6 +12,7 @@ use std::pin::Pin;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
+use valkey_client::Commands;
 use valkey_client::Valkey;
 use valkey_testkit::{Server, ServerConfig};
 

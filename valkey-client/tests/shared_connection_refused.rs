@@ -11,6 +11,7 @@ mod common;
 
 use std::time::Duration;
 
+use valkey_client::Commands;
 use valkey_client::{CallOptions, Cmd, Error, ErrorKind, Pipeline, Valkey, Value};
 use valkey_testkit::FaultProxy;
 

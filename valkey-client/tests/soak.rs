@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
+use valkey_client::Commands;
 use valkey_client::{Cmd, ErrorKind, ExponentialBackoff, Pipeline, Retry, Valkey};
 use valkey_testkit::{FaultProxy, Server, ServerConfig};
 

@@ -14,6 +14,7 @@
 
 use std::time::{Duration, Instant};
 
+use valkey_client::Commands;
 use valkey_client::{Cmd, Delivery, Error, ErrorKind, Pipeline, Valkey};
 use valkey_testkit::{FaultProxy, Server};
 

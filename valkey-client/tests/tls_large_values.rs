@@ -16,7 +16,7 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use valkey_client::{CallOptions, Pipeline, Valkey};
+use valkey_client::{CallOptions, Commands, Pipeline, Valkey};
 use valkey_testkit::{FaultProxy, Server, TlsOptions, TlsTerminator};
 
 mod common;

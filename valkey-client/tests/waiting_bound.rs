@@ -8,6 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use valkey_client::Commands;
 use valkey_client::{Delivery, ErrorKind, Valkey};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

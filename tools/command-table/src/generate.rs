@@ -208,7 +208,7 @@ fn key_spec(spec: &Json, name: &str) -> Result<String, String> {
 }
 
 /// Formats Rust source with the toolchain's rustfmt (edition 2024).
-fn rustfmt(code: &str) -> Result<String, String> {
+pub(crate) fn rustfmt(code: &str) -> Result<String, String> {
     let mut child = Command::new("rustfmt")
         .args(["--edition", "2024", "--emit", "stdout"])
         .stdin(Stdio::piped())

@@ -9,6 +9,7 @@
 
 mod capture;
 mod generate;
+mod methods;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -47,6 +48,22 @@ fn run(mode: &str) -> Result<(), String> {
             std::fs::write(table_path(), code)
                 .map_err(|e| format!("{}: {e}", table_path().display()))?;
             println!("wrote {}", table_path().display());
+            let generated = methods::generate(&text)?;
+            let root = workspace_root();
+            for (path, code) in [
+                (
+                    "valkey-client/src/commands/generated.rs",
+                    generate::rustfmt(&generated.module)?,
+                ),
+                (
+                    "valkey-client/tests/every_command.rs",
+                    generate::rustfmt(&generated.test)?,
+                ),
+            ] {
+                std::fs::write(root.join(path), code).map_err(|e| format!("{path}: {e}"))?;
+                println!("wrote {path}");
+            }
+            print!("{}", generated.report);
             Ok(())
         }
         other => Err(format!(

@@ -82,7 +82,8 @@ impl RetryTarget for Connect<'_> {
 ///
 /// A transaction (`MULTI ... EXEC` as the whole pipeline) is atomic on the
 /// wire and is never split: it is sent again whole, and only when none of
-/// it may have run (its `EXEC` never left, or was rejected).
+/// it may have run (its `EXEC` never left, or was rejected) or every
+/// command in it is safe to repeat.
 pub(super) struct PipelineCall<'p> {
     client: &'p Valkey,
     pipe: &'p mut Pipeline,
@@ -129,6 +130,12 @@ impl<'p> PipelineCall<'p> {
                 Ok(self.answered)
             }
         }
+    }
+
+    /// Whether every command a transaction queues (between its `MULTI` and
+    /// its `EXEC`) may be repeated.
+    fn all_safe(&self) -> bool {
+        (1..self.pipe.len().saturating_sub(1)).all(|i| self.safe_to_repeat(i))
     }
 
     /// Whether the `index`-th command may be repeated after an unknown
@@ -184,6 +191,9 @@ impl RetryTarget for PipelineCall<'_> {
                 return Err(err);
             }
             self.answered = replies;
+            // A failed attempt before this one left its replies here; they
+            // are not results any more.
+            self.rest.clear();
             return Ok(());
         }
         // Replies come in order: the final ones form a prefix.
@@ -216,9 +226,13 @@ impl RetryTarget for PipelineCall<'_> {
         if self.transaction {
             // `err` is the EXEC's (or the attempt's): a transaction whose
             // EXEC never left ran nothing, the server discards it with the
-            // connection; one whose EXEC may have arrived is not repeated.
+            // connection; one whose EXEC may have arrived is repeated only
+            // when every command in it is safe to repeat.
             return match self.rest.last() {
-                Some(Err(exec)) => may_retry(retry, exec, false, opted_in),
+                Some(Err(exec)) => {
+                    let safe = !opted_in && policy::may_have_run(exec) && self.all_safe();
+                    may_retry(retry, exec, safe, opted_in)
+                }
                 _ => Ok(()),
             };
         }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::cmd::{Cmd, ToArg};
+use crate::cmd::Cmd;
 use crate::command::{self, ConnectionUse};
 use crate::connection::Multiplexed;
 use crate::error::{Delivery, Error, ErrorKind, Result};
@@ -36,7 +36,7 @@ pub(crate) use call::{Mode, Single};
 ///
 /// ```no_run
 /// # async fn demo() -> valkey_client::Result<()> {
-/// use valkey_client::{ErrorKind, ExponentialBackoff, Retry, Valkey};
+/// use valkey_client::{Commands, ErrorKind, ExponentialBackoff, Retry, Valkey};
 ///
 /// // Run 3 retries with exponential backoff strategy
 /// let retry = Retry::new(ExponentialBackoff::default(), 3);
@@ -75,6 +75,11 @@ struct Inner {
     request_timeout: Option<Duration>,
     budget: Option<Arc<Bucket>>,
     listener: Option<EventListener>,
+    // For `select`: what this client was built with, to build another.
+    options: NodeOptions,
+    reconnect: Option<ReconnectPolicy>,
+    /// For a subscriber's own reconnects (pub/sub).
+    reconnect_backoff: Box<dyn crate::backoff::Backoff>,
 }
 
 /// Options for one call, overriding the client's.
@@ -136,13 +141,17 @@ impl Valkey {
         budget: Option<Arc<Bucket>>,
     ) -> Valkey {
         let config = options.config.clone();
+        let reconnect_backoff = reconnect.as_ref().map_or_else(
+            || Box::new(crate::backoff::default_backoff()) as Box<dyn crate::backoff::Backoff>,
+            |policy| policy.backoff.clone(),
+        );
         let mux = options.mux_options();
         let response_timeout = mux.response_timeout;
         let blocking = BlockingPool::new(config.clone(), options.max_blocking_connections);
         let keeper = Arc::new(ConnectionKeeper::new(
             config,
             mux,
-            reconnect,
+            reconnect.clone(),
             options.max_waiting_for_connection,
             options.listener.clone(),
         ));
@@ -156,9 +165,54 @@ impl Valkey {
                 request_timeout: options.request_timeout,
                 budget,
                 listener: options.listener.clone(),
+                options: options.clone(),
+                reconnect,
+                reconnect_backoff,
             }),
         }
     }
+
+    // --- Added for select(db), transactions and watch (see
+    // `crate::transaction`). ---
+
+    /// A client for database `db` of the same server: a new handle with
+    /// connections of its own (its shared connection and its pool of
+    /// dedicated ones), whose handshake selects `db`, so every reconnect
+    /// comes back to it. Everything else is this client's: address,
+    /// credentials, retry, timeouts, reconnection, event listener; the retry
+    /// budget is shared with it. No connection opens until the first
+    /// request. `SELECT` itself stays refused on the shared connection.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: valkey_client::Valkey) -> valkey_client::Result<()> {
+    /// use valkey_client::Commands;
+    /// let db1 = client.select(1);
+    /// db1.set("k", "in db 1").await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn select(&self, db: i64) -> Valkey {
+        let inner = &*self.inner;
+        let mut options = inner.options.clone();
+        options.config = options.config.db(db);
+        Valkey::from_options(&options, inner.reconnect.clone(), inner.budget.clone())
+    }
+
+    /// The pool of dedicated connections (blocking commands, `watch`).
+    pub(crate) fn dedicated(&self) -> &BlockingPool {
+        &self.inner.blocking
+    }
+
+    /// How long one attempt waits for its reply.
+    pub(crate) fn response_timeout(&self) -> Option<Duration> {
+        self.inner.response_timeout
+    }
+
+    /// The overall deadline of a call with `options`, from now.
+    pub(crate) fn call_deadline(&self, options: &CallOptions) -> Option<Instant> {
+        self.deadline(options)
+    }
+
+    // --- End of the additions for select(db), transactions and watch. ---
 
     /// Connects to `host:port` with the defaults (no retries).
     pub async fn connect(host: &str, port: u16) -> Result<Valkey> {
@@ -196,37 +250,45 @@ impl Valkey {
         T::from_value(self.execute(cmd, options).await?)
     }
 
-    /// Runs a command known to be an ordinary one (the typed methods).
-    async fn request_shared<T: FromValue>(&self, cmd: &Cmd) -> Result<T> {
-        T::from_value(self.execute_shared(cmd, &CallOptions::default()).await?)
-    }
-
-    /// `GET key`.
-    pub async fn get<T: FromValue>(&self, key: impl ToArg) -> Result<T> {
-        self.request_shared(&Cmd::new("GET").arg(key)).await
-    }
-
-    /// `SET key value`.
-    pub async fn set(&self, key: impl ToArg, value: impl ToArg) -> Result<()> {
-        self.request_shared(&Cmd::new("SET").arg(key).arg(value))
+    // --- pub/sub ---
+    /// A [`Subscriber`](crate::pubsub::Subscriber) with the default
+    /// [`SubscriberOptions`](crate::pubsub::SubscriberOptions): a dedicated
+    /// connection with this client's settings (address, protocol,
+    /// credentials, TLS, timeouts) that reconnects on its own with this
+    /// client's reconnect backoff and restores every subscription. It
+    /// connects before returning, so a wrong address or password fails
+    /// here. See [`crate::pubsub`].
+    ///
+    /// ```no_run
+    /// # async fn demo(client: valkey_client::Valkey) -> valkey_client::Result<()> {
+    /// let mut sub = client.subscriber().await?;
+    /// sub.subscribe(["a", "b"]).await?;
+    /// sub.psubscribe(["news.*"]).await?;
+    /// while let Some(msg) = sub.next().await {
+    ///     println!("{:?}: {:?}", msg.channel, msg.payload);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn subscriber(&self) -> Result<crate::pubsub::Subscriber> {
+        self.subscriber_with(crate::pubsub::SubscriberOptions::default())
             .await
     }
 
-    /// `INCR key`: the new value. Not safe to repeat: after a lost reply it
-    /// is not retried unless the call or client opts in.
-    pub async fn incr(&self, key: impl ToArg) -> Result<i64> {
-        self.request_shared(&Cmd::new("INCR").arg(key)).await
+    /// [`Valkey::subscriber`] with other options.
+    pub async fn subscriber_with(
+        &self,
+        options: crate::pubsub::SubscriberOptions,
+    ) -> Result<crate::pubsub::Subscriber> {
+        let inner = &*self.inner;
+        crate::pubsub::Subscriber::standalone(
+            inner.keeper.config().clone(),
+            &options,
+            inner.listener.clone(),
+            inner.reconnect_backoff.clone(),
+        )
+        .await
     }
-
-    /// `DEL key [key ...]`: how many keys were removed.
-    pub async fn del<K: ToArg>(&self, keys: impl IntoIterator<Item = K>) -> Result<i64> {
-        self.request_shared(&Cmd::new("DEL").args(keys)).await
-    }
-
-    /// `PING`.
-    pub async fn ping(&self) -> Result<()> {
-        self.request_shared(&Cmd::new("PING")).await
-    }
+    // --- end pub/sub ---
 
     /// Sends every command of a [`Pipeline`] in one write on the shared
     /// connection and returns one result per command, in order: its reply,
@@ -267,6 +329,47 @@ impl Valkey {
             .await
     }
 
+    /// Runs a pipeline like [`Valkey::pipeline`] and converts its replies
+    /// as one array into `T`: a tuple with one element per command, a
+    /// `Vec`, ... The first failed command's error is the returned error,
+    /// unless `T` asks for `Result` elements (`Vec<Result<i64>>`, or
+    /// `(Result<()>, i64)`), which keep each command's own result.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: valkey_client::Valkey) -> valkey_client::Result<()> {
+    /// use valkey_client::Pipeline;
+    /// let mut pipe = Pipeline::new();
+    /// pipe.cmd("SET").arg("a").arg(1);
+    /// pipe.cmd("INCR").arg("a");
+    /// pipe.cmd("GET").arg("missing");
+    /// let ((), n, missing): ((), i64, Option<String>) = client.pipeline_into(&mut pipe).await?;
+    /// assert_eq!((n, missing), (2, None));
+    ///
+    /// // A transaction: its replies are OK, QUEUED, ..., then EXEC's array,
+    /// // whose elements may fail one by one.
+    /// let mut tx = Pipeline::new();
+    /// tx.cmd("MULTI");
+    /// tx.cmd("INCR").arg("a");
+    /// tx.cmd("HSET").arg("a").arg(("f", 1)); // WRONGTYPE at EXEC
+    /// tx.cmd("EXEC");
+    /// let ((), (), (), exec): ((), (), (), Vec<valkey_client::Result<i64>>) =
+    ///     client.pipeline_into(&mut tx).await?;
+    /// assert!(exec[1].is_err());
+    /// # Ok(()) }
+    /// ```
+    pub async fn pipeline_into<T: FromValue>(&self, pipe: &mut Pipeline) -> Result<T> {
+        T::from_results(self.pipeline(pipe).await?)
+    }
+
+    /// [`Valkey::pipeline_into`] with per-call options.
+    pub async fn pipeline_into_with<T: FromValue>(
+        &self,
+        pipe: &mut Pipeline,
+        options: &CallOptions,
+    ) -> Result<T> {
+        T::from_results(self.pipeline_with(pipe, options).await?)
+    }
+
     /// [`Valkey::pipeline_with`] within `deadline` (the cluster sends each
     /// node its part of a pipeline under the call's one deadline).
     pub(crate) async fn pipeline_until(
@@ -296,7 +399,7 @@ impl Valkey {
             .and_then(|limit| Instant::now().checked_add(limit))
     }
 
-    async fn execute(&self, cmd: &Cmd, options: &CallOptions) -> Result<Value> {
+    pub(crate) async fn execute(&self, cmd: &Cmd, options: &CallOptions) -> Result<Value> {
         match command::connection_use(cmd) {
             ConnectionUse::Shared => self.execute_shared(cmd, options).await,
             ConnectionUse::Blocking(timeout) => {

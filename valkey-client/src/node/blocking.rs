@@ -1,5 +1,7 @@
 //! Dedicated connections for blocking commands (`BLPOP`, `XREAD ... BLOCK`,
-//! `WAIT`, ...), from a small bounded pool.
+//! `WAIT`, ...) and for `watch`, from a small bounded pool: `run` for one
+//! blocking command; `checkout`, the [`Lease`]'s requests and `give_back`
+//! for a caller that needs one connection for several requests.
 //!
 //! A blocking command holds its connection until data arrives or its own
 //! timeout passes. On the shared connection it would hold up every other
@@ -13,7 +15,7 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio::time::Instant;
 
 use crate::cmd::Cmd;
@@ -21,11 +23,12 @@ use crate::command::BlockingTimeout;
 use crate::config::ConnectionConfig;
 use crate::connection::Connection;
 use crate::error::{Delivery, Error, ErrorKind, Result};
+use crate::pipeline::Pipeline;
 use crate::resp::Value;
 
 /// The sooner of `deadline` and `wait` from now; `None` when neither bounds
 /// the wait (a wait too long to add is no bound).
-fn sooner(deadline: Option<Instant>, wait: Option<Duration>) -> Option<Instant> {
+pub(crate) fn sooner(deadline: Option<Instant>, wait: Option<Duration>) -> Option<Instant> {
     let after_wait = wait.and_then(|w| Instant::now().checked_add(w));
     match (deadline, after_wait) {
         (Some(d), Some(w)) => Some(d.min(w)),
@@ -69,6 +72,18 @@ impl BlockingPool {
         response_timeout: Option<Duration>,
         deadline: Option<Instant>,
     ) -> Result<Value> {
+        let mut lease = self.checkout(deadline).await?;
+        let result = lease
+            .request(cmd, reply_limit(timeout, response_timeout, deadline))
+            .await;
+        self.give_back(lease);
+        result
+    }
+
+    /// A dedicated connection for the caller alone, until it is given back
+    /// ([`BlockingPool::give_back`]) or dropped; `deadline` bounds the wait
+    /// for a free one and the connect.
+    pub(crate) async fn checkout(&self, deadline: Option<Instant>) -> Result<Lease<'_>> {
         let addr = self.config.addr();
         let permit = match deadline {
             None => self.room.acquire().await,
@@ -78,7 +93,7 @@ impl BlockingPool {
                     return Err(Error::new(
                         ErrorKind::Timeout,
                         format!(
-                            "all {} connections for blocking commands to {addr} stayed busy until the deadline",
+                            "all {} dedicated connections to {addr} stayed busy until the deadline",
                             self.max
                         ),
                     ));
@@ -86,37 +101,29 @@ impl BlockingPool {
             },
         }
         .map_err(|_| Error::new(ErrorKind::Connection, "the client is closed"))?;
-        let mut conn = match self.take_idle(deadline).await {
+        let conn = match self.take_idle(deadline).await {
             Some(conn) => conn,
             None => self.open(deadline).await?,
         };
-        let wait = match timeout {
-            // Waits until data comes: only the call's deadline bounds it.
-            BlockingTimeout::Forever => None,
-            BlockingTimeout::After(own) => response_timeout.map(|rt| own.saturating_add(rt)),
-            BlockingTimeout::Unparsed => response_timeout,
-        };
-        let result = match sooner(deadline, wait) {
-            None => conn.request(cmd).await,
-            Some(limit) => match tokio::time::timeout_at(limit, conn.request(cmd)).await {
-                Ok(result) => result,
-                Err(_) => {
-                    // The late reply must not reach the next caller: the
-                    // connection is dropped here, not given back.
-                    return Err(Error::new(
-                        ErrorKind::Timeout,
-                        format!("no reply from {addr} to a blocking command in time"),
-                    )
-                    .with_delivery(Delivery::SentNoReply));
-                }
-            },
-        };
-        if !conn.is_broken() {
-            self.give_back(conn);
+        Ok(Lease {
+            conn,
+            addr: addr.to_string(),
+            in_doubt: false,
+            _permit: permit,
+        })
+    }
+
+    /// Takes a leased connection back for the next caller, unless it broke
+    /// or a request on it was cut short (its late reply would reach the
+    /// next caller): then it is closed. The permit goes with it either way.
+    pub(crate) fn give_back(&self, lease: Lease<'_>) {
+        if lease.in_doubt || lease.conn.is_broken() {
+            return;
         }
-        // The permit goes with the connection, given back or dropped.
-        drop(permit);
-        result
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < MAX_IDLE {
+            idle.push(lease.conn);
+        }
     }
 
     /// An idle connection that still answers. It is checked with a PING
@@ -138,13 +145,6 @@ impl BlockingPool {
         }
     }
 
-    fn give_back(&self, conn: Connection) {
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        if idle.len() < MAX_IDLE {
-            idle.push(conn);
-        }
-    }
-
     /// Opens a connection within the connect timeout and the deadline.
     async fn open(&self, deadline: Option<Instant>) -> Result<Connection> {
         let connect = Connection::connect(&self.config);
@@ -163,5 +163,83 @@ impl BlockingPool {
                 }),
         };
         result.map_err(|e| e.with_delivery(Delivery::NotSent))
+    }
+}
+
+/// How long a request may wait for its reply: the client's response
+/// timeout, extended by a blocking command's own timeout, within `deadline`.
+pub(crate) fn reply_limit(
+    timeout: BlockingTimeout,
+    response_timeout: Option<Duration>,
+    deadline: Option<Instant>,
+) -> Option<Instant> {
+    let wait = match timeout {
+        // Waits until data comes: only the call's deadline bounds it.
+        BlockingTimeout::Forever => None,
+        BlockingTimeout::After(own) => response_timeout.map(|rt| own.saturating_add(rt)),
+        BlockingTimeout::Unparsed => response_timeout,
+    };
+    sooner(deadline, wait)
+}
+
+/// A dedicated connection taken from the pool, with its permit.
+pub(crate) struct Lease<'a> {
+    conn: Connection,
+    addr: String,
+    /// A request was cut short by its time limit: its reply may still come.
+    in_doubt: bool,
+    _permit: SemaphorePermit<'a>,
+}
+
+impl Lease<'_> {
+    /// One command, its reply awaited until `limit`.
+    pub(crate) async fn request(&mut self, cmd: &Cmd, limit: Option<Instant>) -> Result<Value> {
+        let request = self.conn.request(cmd);
+        within(limit, &mut self.in_doubt, &self.addr, request).await
+    }
+
+    /// Every command of `pipe` in one write, the replies awaited until
+    /// `limit`. The outer error is the connection's.
+    pub(crate) async fn pipeline(
+        &mut self,
+        pipe: &mut Pipeline,
+        limit: Option<Instant>,
+    ) -> Result<Vec<Result<Value>>> {
+        let request = self.conn.send_pipeline(pipe);
+        within(limit, &mut self.in_doubt, &self.addr, request).await
+    }
+
+    /// Whether the connection can still be used.
+    pub(crate) fn is_usable(&self) -> bool {
+        !self.in_doubt && !self.conn.is_broken()
+    }
+
+    /// The server's address.
+    pub(crate) fn addr(&self) -> &str {
+        &self.addr
+    }
+}
+
+/// Awaits `request` until `limit`; a request cut short leaves its
+/// connection `in_doubt`.
+async fn within<T>(
+    limit: Option<Instant>,
+    in_doubt: &mut bool,
+    addr: &str,
+    request: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    let Some(limit) = limit else {
+        return request.await;
+    };
+    match tokio::time::timeout_at(limit, request).await {
+        Ok(result) => result,
+        Err(_) => {
+            *in_doubt = true;
+            Err(Error::new(
+                ErrorKind::Timeout,
+                format!("no reply from {addr} on a dedicated connection in time"),
+            )
+            .with_delivery(Delivery::SentNoReply))
+        }
     }
 }

@@ -7,6 +7,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
+
 use crate::error::Error;
 
 /// Something the retry or reconnect machinery did.
@@ -100,6 +102,38 @@ pub enum Event<'a> {
         /// The failure.
         error: &'a Error,
     },
+    // --- pub/sub (`crate::pubsub::Subscriber`) ---
+    /// A subscriber lost subscriptions (its connection broke, or the
+    /// server dropped shard channels whose slot moved) and has restored
+    /// them all: the server confirmed every one. Messages published to
+    /// them during `gap` were not received: the server keeps nothing for
+    /// a subscriber that is not connected.
+    Resubscribed {
+        /// The node that confirmed the last of them.
+        addr: &'a str,
+        /// The channels restored (`SUBSCRIBE`).
+        channels: &'a [Bytes],
+        /// The patterns restored (`PSUBSCRIBE`).
+        patterns: &'a [Bytes],
+        /// The shard channels restored (`SSUBSCRIBE`).
+        shard_channels: &'a [Bytes],
+        /// From the loss being noticed to the last confirmation.
+        gap: Duration,
+        /// Why they were lost.
+        error: &'a Error,
+    },
+    /// A subscriber's buffer was full and the oldest messages were dropped
+    /// to make room ([`Overflow::DropOldest`](crate::pubsub::Overflow), or
+    /// while a `subscribe` call waited for its confirmation behind them).
+    /// Reported at most once a second per connection.
+    MessagesDropped {
+        /// The node whose messages did not fit.
+        addr: &'a str,
+        /// Dropped since the last report.
+        dropped: u64,
+        /// Dropped by this subscriber so far.
+        total: u64,
+    },
 }
 
 /// Why a failed command was not retried.
@@ -186,6 +220,32 @@ pub(crate) fn emit(listener: Option<&EventListener>, event: Event<'_>) {
         Event::NodeDropped { addr, error } => {
             tracing::info!(addr, error = %error, "cluster node dropped from the startup nodes")
         }
+        Event::Resubscribed {
+            addr,
+            channels,
+            patterns,
+            shard_channels,
+            gap,
+            error,
+        } => tracing::warn!(
+            addr,
+            channels = channels.len(),
+            patterns = patterns.len(),
+            shard_channels = shard_channels.len(),
+            gap_ms = gap.as_millis() as u64,
+            error = %error,
+            "subscriptions restored; messages published during the gap were lost"
+        ),
+        Event::MessagesDropped {
+            addr,
+            dropped,
+            total,
+        } => tracing::warn!(
+            addr,
+            dropped,
+            total,
+            "subscriber buffer full: oldest messages dropped"
+        ),
     }
     if let Some(listener) = listener {
         listener(&event);

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use std::time::Instant;
 
+use valkey_client::Commands;
 use valkey_client::{Cmd, Connection, Event, ValkeyCluster, ValkeyClusterBuilder, Value};
 use valkey_testkit::{Cluster, Server};
 

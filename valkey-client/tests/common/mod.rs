@@ -8,6 +8,7 @@ use valkey_client::{
 use valkey_testkit::{FaultProxy, Server, ServerConfig, TlsOptions, TlsTerminator};
 
 pub mod cluster;
+pub mod every_command;
 
 /// A server that puts every write on disk before replying (AOF, fsync
 /// always), so a kill or restart loses nothing: tests can then require that

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use valkey_client::Commands;
 use valkey_client::{Delivery, Error, Valkey, ValkeyCluster};
 
 /// Tasks in the workload.

@@ -114,7 +114,11 @@ impl Shared {
 
     /// The primaries, or every node, of the current view (read first if
     /// none is known).
-    async fn nodes(&self, all_nodes: bool, deadline: Option<Instant>) -> Result<Vec<Valkey>> {
+    pub(super) async fn nodes(
+        &self,
+        all_nodes: bool,
+        deadline: Option<Instant>,
+    ) -> Result<Vec<Valkey>> {
         let list = |shared: &Shared| -> Vec<Valkey> {
             let view = shared.topology.view();
             if all_nodes {

@@ -21,9 +21,8 @@ pub use builder::ValkeyClusterBuilder;
 use super::read_from::ReadFrom;
 use super::refresh::RefreshGate;
 use super::route::{Route, route};
-use super::slot::key_slot;
 use crate::client::{CallOptions, Mode, Valkey};
-use crate::cmd::{Cmd, ToArg};
+use crate::cmd::Cmd;
 use crate::command::{self, ConnectionUse};
 use crate::config::{Addr, ConnectionConfig};
 use crate::error::{Error, ErrorKind, Result};
@@ -73,7 +72,7 @@ impl Default for Settings {
 ///
 /// ```no_run
 /// # async fn demo() -> valkey_client::Result<()> {
-/// use valkey_client::{ExponentialBackoff, Retry, ValkeyCluster};
+/// use valkey_client::{Commands, ExponentialBackoff, Retry, ValkeyCluster};
 ///
 /// // Run 3 retries per node with exponential backoff, and 2 retries of the
 /// // whole command after a cluster error.
@@ -270,40 +269,6 @@ impl ValkeyCluster {
         T::from_value(self.inner.on_target(target, cmd, &options).await?)
     }
 
-    /// `GET key`.
-    pub async fn get<T: FromValue>(&self, key: impl ToArg) -> Result<T> {
-        self.keyed(&Cmd::new("GET").arg(key), true).await
-    }
-
-    /// `SET key value`.
-    pub async fn set(&self, key: impl ToArg, value: impl ToArg) -> Result<()> {
-        self.keyed(&Cmd::new("SET").arg(key).arg(value), false)
-            .await
-    }
-
-    /// `INCR key`: the new value. Not safe to repeat: after a lost reply it
-    /// is not retried unless the call or client opts in.
-    pub async fn incr(&self, key: impl ToArg) -> Result<i64> {
-        self.keyed(&Cmd::new("INCR").arg(key), false).await
-    }
-
-    /// `DEL key [key ...]`: how many keys were removed (split by slot when
-    /// the keys are in several).
-    pub async fn del<K: ToArg>(&self, keys: impl IntoIterator<Item = K>) -> Result<i64> {
-        self.request(&Cmd::new("DEL").args(keys)).await
-    }
-
-    /// `PING` to one primary.
-    pub async fn ping(&self) -> Result<()> {
-        let options = CallOptions::default();
-        let deadline = self.inner.deadline(&options);
-        let cmd = Cmd::new("PING");
-        self.inner
-            .run(&cmd, Mode::Shared, Place::AnyPrimary, deadline, false)
-            .await
-            .map(|_| ())
-    }
-
     /// Runs the commands of a pipeline across the cluster: split by node,
     /// written to every node before any reply is awaited, results in the
     /// pipeline's order. A command answered `MOVED`, `ASK`, `TRYAGAIN` or
@@ -325,21 +290,67 @@ impl ValkeyCluster {
         self.inner.pipeline(pipe, options).await
     }
 
-    /// A typed command known to have one key, first.
-    async fn keyed<T: FromValue>(&self, cmd: &Cmd, readonly: bool) -> Result<T> {
-        let slot = key_slot(cmd.arg_at(1).unwrap_or_default());
-        let options = CallOptions::default();
-        let deadline = self.inner.deadline(&options);
-        let place = Place::Slot { slot, readonly };
-        let opted_in = self.inner.options.retry_non_idempotent;
-        T::from_value(
-            self.inner
-                .run(cmd, Mode::Shared, place, deadline, opted_in)
-                .await?,
-        )
+    /// Runs a pipeline like [`ValkeyCluster::pipeline`] and converts its
+    /// replies as one array into `T` (a tuple, a `Vec`, ...); see
+    /// [`Valkey::pipeline_into`]. The first failed command's error is the
+    /// returned error, unless `T` asks for `Result` elements.
+    ///
+    /// ```no_run
+    /// # async fn demo(cluster: valkey_client::ValkeyCluster) -> valkey_client::Result<()> {
+    /// use valkey_client::Pipeline;
+    /// let mut pipe = Pipeline::new();
+    /// pipe.cmd("SET").arg("{u}a").arg(1);
+    /// pipe.cmd("GET").arg("{u}a");
+    /// let ((), a): ((), i64) = cluster.pipeline_into(&mut pipe).await?;
+    /// assert_eq!(a, 1);
+    /// # Ok(()) }
+    /// ```
+    pub async fn pipeline_into<T: FromValue>(&self, pipe: &mut Pipeline) -> Result<T> {
+        T::from_results(self.pipeline(pipe).await?)
     }
 
-    async fn execute(&self, cmd: &Cmd, options: &CallOptions) -> Result<Value> {
+    /// [`ValkeyCluster::pipeline_into`] with per-call options.
+    pub async fn pipeline_into_with<T: FromValue>(
+        &self,
+        pipe: &mut Pipeline,
+        options: &CallOptions,
+    ) -> Result<T> {
+        T::from_results(self.pipeline_with(pipe, options).await?)
+    }
+
+    /// The primaries of the current view (read first if none is known), as
+    /// targets of [`ValkeyCluster::request_on`].
+    pub(crate) async fn primary_targets(&self) -> Result<Vec<Target>> {
+        let nodes = self.inner.nodes(false, None).await?;
+        Ok(nodes
+            .iter()
+            .filter_map(|node| node.host_port())
+            .map(|(host, port)| Target::Node {
+                host: host.to_string(),
+                port,
+            })
+            .collect())
+    }
+
+    /// The client of the primary that serves `slot`.
+    pub(crate) async fn slot_primary(
+        &self,
+        slot: u16,
+        deadline: Option<Instant>,
+    ) -> Result<Valkey> {
+        let place = Place::Slot {
+            slot,
+            readonly: false,
+        };
+        self.inner.locate(place, deadline).await
+    }
+
+    /// The overall deadline of a call with `options`, from now.
+    pub(crate) fn call_deadline(&self, options: &CallOptions) -> Option<Instant> {
+        self.inner.deadline(options)
+    }
+
+    pub(crate) async fn execute(&self, cmd: &Cmd, options: &CallOptions) -> Result<Value> {
         let mode = match command::connection_use(cmd) {
             ConnectionUse::Shared => Mode::Shared,
             ConnectionUse::Blocking(timeout) => Mode::Blocking(timeout),
@@ -373,6 +384,105 @@ impl ValkeyCluster {
         }
     }
 }
+
+// --- pub/sub: the subscriber and what it needs of the cluster
+// (`crate::pubsub::sharded`) ---
+impl ValkeyCluster {
+    /// A [`Subscriber`](crate::pubsub::Subscriber) for this cluster, with
+    /// the default [`SubscriberOptions`](crate::pubsub::SubscriberOptions):
+    /// channels and patterns on one node (any: a message published on one
+    /// node reaches every node), shard channels (`ssubscribe`) on the
+    /// primary that owns their slot, one dedicated connection per such
+    /// primary. Subscriptions follow slot migrations and failovers; see
+    /// [`crate::pubsub`]. It connects to one primary before returning.
+    pub async fn subscriber(&self) -> Result<crate::pubsub::Subscriber> {
+        self.subscriber_with(crate::pubsub::SubscriberOptions::default())
+            .await
+    }
+
+    /// [`ValkeyCluster::subscriber`] with other options.
+    pub async fn subscriber_with(
+        &self,
+        options: crate::pubsub::SubscriberOptions,
+    ) -> Result<crate::pubsub::Subscriber> {
+        crate::pubsub::sharded::subscriber(self, &options).await
+    }
+
+    /// The settings of this client for a connection to `host:port` (no
+    /// `READONLY`: a subscriber talks to primaries).
+    pub(crate) fn node_config(&self, host: &str, port: u16) -> ConnectionConfig {
+        let addr = Addr::Tcp {
+            host: host.to_string(),
+            port,
+        };
+        let mut config =
+            ConnectionConfig::with_addr(addr).clone_settings_from(&self.inner.options.config);
+        config.readonly = false;
+        config
+    }
+
+    /// The primary that serves `slot` in the current view.
+    pub(crate) fn slot_primary_addr(&self, slot: u16) -> Option<(String, u16)> {
+        let view = self.inner.topology.view();
+        let primary = view.map.shard(slot)?.primary.as_ref()?;
+        Some((primary.host.clone(), primary.port))
+    }
+
+    /// Every primary of the current view.
+    pub(crate) fn primary_addrs(&self) -> Vec<(String, u16)> {
+        let view = self.inner.topology.view();
+        view.map
+            .shards()
+            .iter()
+            .filter_map(|s| s.primary.as_ref())
+            .map(|p| (p.host.clone(), p.port))
+            .collect()
+    }
+
+    /// The settings for a primary other than `not` (`host:port`), taken by
+    /// `turn`; `None` when there is no other.
+    pub(crate) fn other_primary_config(&self, not: &str, turn: usize) -> Option<ConnectionConfig> {
+        let others: Vec<(String, u16)> = self
+            .primary_addrs()
+            .into_iter()
+            .filter(|(h, p)| view::node_key(h, *p) != not)
+            .collect();
+        let (host, port) = others.get(turn % others.len().max(1))?;
+        Some(self.node_config(host, *port))
+    }
+
+    /// A `MOVED` for `slot` to `host:port` seen by a subscriber: the view
+    /// is repointed and a topology read asked for, as for a command's.
+    pub(crate) fn note_moved(&self, slot: u16, host: &str, port: u16) {
+        self.inner.topology.repoint(slot, host, port);
+        self.inner.gate.trigger();
+    }
+
+    /// Asks for a topology read in the background.
+    pub(crate) fn trigger_topology_refresh(&self) {
+        self.inner.gate.trigger();
+    }
+
+    /// The listener given to the builder.
+    pub(crate) fn event_listener(&self) -> Option<crate::node::events::EventListener> {
+        self.inner.options.listener.clone()
+    }
+
+    /// The waits between a subscriber's reconnect attempts: the backoff of
+    /// the per-node `Retry`, or the default one.
+    pub(crate) fn reconnect_backoff(&self) -> Box<dyn crate::backoff::Backoff> {
+        match &self.inner.retry {
+            Some(retry) => retry.backoff(),
+            None => Box::new(crate::backoff::default_backoff()),
+        }
+    }
+
+    /// The response timeout of every node's connection.
+    pub(crate) fn response_timeout(&self) -> Option<Duration> {
+        self.inner.options.config.response_timeout_value()
+    }
+}
+// --- end pub/sub ---
 
 impl Shared {
     fn deadline(&self, options: &CallOptions) -> Option<Instant> {

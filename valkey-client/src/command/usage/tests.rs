@@ -170,7 +170,7 @@ fn blocking_timeouts() {
     ] {
         assert_eq!(blocking(words), timeout, "{words}");
     }
-    let raw = Cmd::new("BLPOP").arg("k").arg(&[0xff, 0xfe][..]);
+    let raw = Cmd::new("BLPOP").arg("k").arg(&[0xffu8, 0xfe][..]);
     assert_eq!(connection_use(&raw), ConnectionUse::Blocking(Unparsed));
 }
 

@@ -1,9 +1,17 @@
-//! [`Cmd`]: a command encoded once into its wire form.
+//! [`Cmd`]: a command encoded once into its wire form, and the traits that
+//! turn values into its arguments: [`ToArg`] (exactly one argument) and
+//! [`ToArgs`] (zero or more).
 
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::arg_buf::ArgBuf;
 use crate::resp::{Header, put_header};
+
+mod to_arg;
+mod to_args;
+
+pub use to_arg::ToArg;
+pub use to_args::{ArgWriter, ToArgs};
 
 /// A command: a name and its arguments, encoded as RESP bulk strings as they
 /// are added, so sending it is one copy into the output buffer.
@@ -13,6 +21,10 @@ use crate::resp::{Header, put_header};
 /// let cmd = Cmd::new("SET").arg("key").arg(42).arg(&b"raw bytes"[..]);
 /// assert_eq!(cmd.arg_count(), 4);
 /// assert_eq!(cmd.name(), "SET");
+/// // A value may stand for several arguments (see `ToArgs`): a list, a
+/// // tuple, a map, or an `Option` that adds nothing when `None`.
+/// let cmd = Cmd::new("HSET").arg("h").arg([("f1", 1), ("f2", 2)]).arg(None::<&str>);
+/// assert_eq!(cmd.arg_count(), 6);
 /// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct Cmd {
@@ -22,12 +34,6 @@ pub struct Cmd {
     count: u32,
     /// End of the name inside `args`, to report it in errors and logs.
     name_end: u32,
-}
-
-/// Something that can be written as one command argument.
-pub trait ToArg {
-    /// Calls `f` with the argument's bytes.
-    fn with_bytes<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R;
 }
 
 impl Cmd {
@@ -44,19 +50,24 @@ impl Cmd {
         cmd
     }
 
-    /// Adds one argument.
-    pub fn arg(mut self, arg: impl ToArg) -> Cmd {
-        arg.with_bytes(|b| self.push(b));
+    /// Adds the arguments `arg` stands for: one for a string, bytes or a
+    /// number, several for a list, tuple, set or map, none for `None` (see
+    /// [`ToArgs`]).
+    #[inline]
+    pub fn arg(mut self, arg: impl ToArgs) -> Cmd {
+        arg.write_args(&mut self);
         self
     }
 
-    /// Adds one argument in place.
-    pub fn push_arg(&mut self, arg: impl ToArg) -> &mut Cmd {
-        arg.with_bytes(|b| self.push(b));
+    /// Adds the arguments `arg` stands for, in place.
+    #[inline]
+    pub fn push_arg(&mut self, arg: impl ToArgs) -> &mut Cmd {
+        arg.write_args(self);
         self
     }
 
-    /// Adds every argument of an iterator.
+    /// Adds every argument of an iterator, one argument per item.
+    #[inline]
     pub fn args<A: ToArg>(mut self, args: impl IntoIterator<Item = A>) -> Cmd {
         for a in args {
             a.with_bytes(|b| self.push(b));
@@ -149,6 +160,13 @@ impl<'a> Iterator for ArgIter<'a> {
     }
 }
 
+impl ArgWriter for Cmd {
+    #[inline]
+    fn write_arg(&mut self, bytes: &[u8]) {
+        self.push(bytes);
+    }
+}
+
 impl std::fmt::Debug for Cmd {
     // Only the name: arguments may hold secrets (AUTH, HELLO ... AUTH) or
     // large values, and Debug output ends up in logs.
@@ -160,58 +178,8 @@ impl std::fmt::Debug for Cmd {
     }
 }
 
-impl<T: ToArg + ?Sized> ToArg for &T {
-    fn with_bytes<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
-        (**self).with_bytes(f)
-    }
-}
-
-macro_rules! bytes_arg {
-    ($($t:ty),*) => {$(
-        impl ToArg for $t {
-            fn with_bytes<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
-                f(AsRef::<[u8]>::as_ref(self))
-            }
-        }
-    )*};
-}
-bytes_arg!(str, String, [u8], Vec<u8>, Bytes);
-
-impl<const N: usize> ToArg for [u8; N] {
-    fn with_bytes<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
-        f(self)
-    }
-}
-
-macro_rules! int_arg {
-    ($($t:ty),*) => {$(
-        impl ToArg for $t {
-            fn with_bytes<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
-                f(itoa::Buffer::new().format(*self).as_bytes())
-            }
-        }
-    )*};
-}
-int_arg!(
-    i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize
-);
-
-macro_rules! float_arg {
-    ($($t:ty),*) => {$(
-        impl ToArg for $t {
-            // Valkey reads `inf`/`-inf`; Rust's shortest round-trip formatting
-            // otherwise gives exactly the value back.
-            fn with_bytes<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
-                if self.is_infinite() {
-                    f(if *self > 0.0 { b"inf" } else { b"-inf" })
-                } else {
-                    f(self.to_string().as_bytes())
-                }
-            }
-        }
-    )*};
-}
-float_arg!(f32, f64);
+#[cfg(test)]
+mod args_tests;
 
 #[cfg(test)]
 mod tests {

@@ -1,0 +1,125 @@
+//! [`Call`]: one command of a typed method, to `.await`, with options for
+//! this call only.
+
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use crate::client::CallOptions;
+use crate::cmd::Cmd;
+use crate::error::Result;
+use crate::from_value::FromValue;
+use crate::resp::Value;
+
+pub(crate) mod sealed {
+    use super::*;
+
+    /// A client that runs one command under its retry policy. Sealed: only
+    /// the crate's clients implement it.
+    pub trait Execute: Sync {
+        /// Runs `cmd` with `options`.
+        fn execute_call<'a>(
+            &'a self,
+            cmd: &'a Cmd,
+            options: &'a CallOptions,
+        ) -> impl Future<Output = Result<Value>> + Send + 'a;
+    }
+}
+
+/// A command from a typed method of [`Commands`](crate::Commands): a
+/// future that runs it when first polled; the reply converts to `T`.
+/// Before that, its options can be set for this call only.
+///
+/// ```no_run
+/// # async fn demo(client: valkey_client::Valkey) -> valkey_client::Result<()> {
+/// use std::time::Duration;
+/// use valkey_client::Commands;
+/// let n = client.incr("counter").await?;
+/// // This call only: a 200 ms deadline, and a lost reply may be retried
+/// // (the caller accepts a double increment).
+/// let m = client
+///     .incr("counter")
+///     .timeout(Duration::from_millis(200))
+///     .retry_non_idempotent(true)
+///     .await?;
+/// # Ok(()) }
+/// ```
+#[must_use = "a Call does nothing until awaited"]
+pub struct Call<'a, C, T> {
+    client: &'a C,
+    cmd: Cmd,
+    options: CallOptions,
+    /// The call once polled.
+    running: Option<Running<'a, T>>,
+    reply: PhantomData<fn() -> T>,
+}
+
+// One allocation per call: a named future type for an `async` body needs a
+// feature stable Rust does not have yet.
+type Running<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;
+
+impl<'a, C, T> Call<'a, C, T> {
+    pub(crate) fn new(client: &'a C, cmd: Cmd) -> Self {
+        Call {
+            client,
+            cmd,
+            options: CallOptions::default(),
+            running: None,
+            reply: PhantomData,
+        }
+    }
+
+    /// The overall deadline of this call: every attempt and backoff sleep.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.options.timeout = Some(timeout);
+        self
+    }
+
+    /// Retry this call even when it may have run and is not safe to repeat;
+    /// see [`CallOptions::retry_non_idempotent`].
+    pub fn retry_non_idempotent(mut self, allow: bool) -> Self {
+        self.options.retry_non_idempotent = Some(allow);
+        self
+    }
+
+    /// Every per-call option at once.
+    pub fn with_options(mut self, options: CallOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// The command this call sends.
+    pub fn cmd(&self) -> &Cmd {
+        &self.cmd
+    }
+}
+
+impl<C, T> std::fmt::Debug for Call<'_, C, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Call")
+            .field("cmd", &self.cmd)
+            .field("options", &self.options)
+            .finish()
+    }
+}
+
+impl<'a, C: sealed::Execute, T: FromValue + Send + 'static> Future for Call<'a, C, T> {
+    type Output = Result<T>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
+        // Every field is Unpin, so the call is.
+        let this = self.get_mut();
+        let running = this.running.get_or_insert_with(|| {
+            let client = this.client;
+            let cmd = std::mem::replace(&mut this.cmd, Cmd::new(""));
+            let options = std::mem::take(&mut this.options);
+            Box::pin(async move {
+                let value = client.execute_call(&cmd, &options).await?;
+                T::from_value(value)
+            })
+        });
+        running.as_mut().poll(cx)
+    }
+}

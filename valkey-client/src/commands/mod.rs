@@ -1,0 +1,110 @@
+//! Typed commands: [`Commands`], every command of valkey-server as a
+//! method, with an options builder for each command's optional arguments
+//! (`SetOptions`, `ScanOptions`, ...) and enums for its required choices
+//! (`Side::Left`, `GeoUnit::Km`, ...).
+//!
+//! The trait, the builders and the enums are generated from the server's
+//! `COMMAND DOCS` (`cargo run -p command-table -- generate`), so every
+//! argument the server documents has a place, in the documented order.
+
+mod call;
+mod generated;
+mod options;
+
+pub use call::Call;
+pub use generated::*;
+
+use std::future::Future;
+
+use crate::client::{CallOptions, Valkey};
+use crate::cluster::ValkeyCluster;
+use crate::cmd::Cmd;
+use crate::error::Result;
+use crate::from_value::FromValue;
+use crate::pipeline::Pipeline;
+use crate::resp::Value;
+use crate::transaction::Transaction;
+
+impl call::sealed::Execute for Valkey {
+    fn execute_call<'a>(
+        &'a self,
+        cmd: &'a Cmd,
+        options: &'a CallOptions,
+    ) -> impl Future<Output = Result<Value>> + Send + 'a {
+        self.execute(cmd, options)
+    }
+}
+
+impl call::sealed::Execute for ValkeyCluster {
+    fn execute_call<'a>(
+        &'a self,
+        cmd: &'a Cmd,
+        options: &'a CallOptions,
+    ) -> impl Future<Output = Result<Value>> + Send + 'a {
+        self.execute(cmd, options)
+    }
+}
+
+/// Which reply types the generic methods of a [`Commands`] implementor
+/// accept: any [`FromValue`] type for a client, `()` for a pipeline (its
+/// replies come back when it runs). With one choice, the compiler infers
+/// it: `pipe.get("k")` needs no type.
+pub trait ReplyAs<T> {}
+
+impl<T> ReplyAs<T> for &Valkey {}
+impl<T> ReplyAs<T> for &ValkeyCluster {}
+impl ReplyAs<()> for &mut Pipeline {}
+impl ReplyAs<()> for &mut Transaction {}
+
+impl<'a> Commands for &'a Valkey {
+    type Reply<T: FromValue + Send + 'static> = Call<'a, Valkey, T>;
+
+    fn send<T: FromValue + Send + 'static>(self, cmd: Cmd) -> Call<'a, Valkey, T> {
+        Call::new(self, cmd)
+    }
+}
+
+impl<'a> Commands for &'a ValkeyCluster {
+    type Reply<T: FromValue + Send + 'static> = Call<'a, ValkeyCluster, T>;
+
+    fn send<T: FromValue + Send + 'static>(self, cmd: Cmd) -> Call<'a, ValkeyCluster, T> {
+        Call::new(self, cmd)
+    }
+}
+
+/// Each method queues its command and returns the pipeline, so calls chain:
+///
+/// ```no_run
+/// # async fn demo(client: valkey_client::Valkey) -> valkey_client::Result<()> {
+/// use valkey_client::{Commands, Pipeline};
+/// let mut pipe = Pipeline::new();
+/// pipe.set("a", 1).incr("a").get("a");
+/// let (_, n, a): ((), i64, String) = client.pipeline_into(&mut pipe).await?;
+/// # Ok(()) }
+/// ```
+impl<'a> Commands for &'a mut Pipeline {
+    type Reply<T: FromValue + Send + 'static> = &'a mut Pipeline;
+
+    fn send<T: FromValue + Send + 'static>(self, cmd: Cmd) -> &'a mut Pipeline {
+        self.add(&cmd)
+    }
+}
+
+/// Each method queues its command in the transaction and returns it, so
+/// calls chain; the replies come back from `EXEC`:
+///
+/// ```no_run
+/// # async fn demo(client: valkey_client::Valkey) -> valkey_client::Result<()> {
+/// use valkey_client::{Commands, Transaction};
+/// let mut tx = Transaction::new();
+/// tx.set("balance", 100).incrby("balance", -30);
+/// let (_, left): ((), i64) = client.exec_into(&mut tx).await?;
+/// # Ok(()) }
+/// ```
+impl<'a> Commands for &'a mut Transaction {
+    type Reply<T: FromValue + Send + 'static> = &'a mut Transaction;
+
+    fn send<T: FromValue + Send + 'static>(self, cmd: Cmd) -> &'a mut Transaction {
+        self.add(&cmd)
+    }
+}
