@@ -2026,7 +2026,7 @@ async fn calls(c: &Valkey, log: &mut common::every_command::Log) {
         log.record("zdiffstore", "zdiffstore", r);
     }
     if log.wanted("zincrby") {
-        let r: valkey_client::Result<f64> = c.zincrby("k:zincrby", 1, "v").await;
+        let r: valkey_client::Result<f64> = c.zincrby("k:zincrby", 0.01, "v").await;
         log.record("zincrby", "zincrby", r);
     }
     if log.wanted("zinter") {

@@ -256,6 +256,17 @@ impl<K: ToArgs, V: ToArgs> ToArgs for BTreeMap<K, V> {
     }
 }
 
+/// No arguments: `client.eval::<i64>("return 1", ())` for a script
+/// without keys.
+impl ToArgs for () {
+    #[inline]
+    fn write_args<W: ArgWriter + ?Sized>(&self, _: &mut W) {}
+
+    fn num_args(&self) -> usize {
+        0
+    }
+}
+
 macro_rules! tuple_args {
     ($($name:ident)+) => {
         impl<$($name: ToArgs),+> ToArgs for ($($name,)+) {

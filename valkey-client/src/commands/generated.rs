@@ -512,7 +512,7 @@ pub trait Commands: Sized {
         destination: impl ToArg,
         wherefrom: Side,
         whereto: Side,
-        timeout: f64,
+        timeout: impl ToArg,
     ) -> Self::Reply<T>
     where
         Self: ReplyAs<T>,
@@ -533,7 +533,7 @@ pub trait Commands: Sized {
     /// Group: list; since 7.0.0.
     fn blmpop<T: FromValue + Send + 'static>(
         self,
-        timeout: f64,
+        timeout: impl ToArg,
         key: impl ToArgs,
         where_: Side,
     ) -> Self::Reply<T>
@@ -557,7 +557,7 @@ pub trait Commands: Sized {
     /// With the optional arguments of [`BlmpopOptions`].
     fn blmpop_with<T: FromValue + Send + 'static>(
         self,
-        timeout: f64,
+        timeout: impl ToArg,
         key: impl ToArgs,
         where_: Side,
         options: BlmpopOptions,
@@ -579,7 +579,11 @@ pub trait Commands: Sized {
     /// `BLPOP key [key ...] timeout`
     ///
     /// Group: list; since 2.0.0.
-    fn blpop<T: FromValue + Send + 'static>(self, key: impl ToArgs, timeout: f64) -> Self::Reply<T>
+    fn blpop<T: FromValue + Send + 'static>(
+        self,
+        key: impl ToArgs,
+        timeout: impl ToArg,
+    ) -> Self::Reply<T>
     where
         Self: ReplyAs<T>,
     {
@@ -594,7 +598,11 @@ pub trait Commands: Sized {
     /// `BRPOP key [key ...] timeout`
     ///
     /// Group: list; since 2.0.0.
-    fn brpop<T: FromValue + Send + 'static>(self, key: impl ToArgs, timeout: f64) -> Self::Reply<T>
+    fn brpop<T: FromValue + Send + 'static>(
+        self,
+        key: impl ToArgs,
+        timeout: impl ToArg,
+    ) -> Self::Reply<T>
     where
         Self: ReplyAs<T>,
     {
@@ -613,7 +621,7 @@ pub trait Commands: Sized {
         self,
         source: impl ToArg,
         destination: impl ToArg,
-        timeout: f64,
+        timeout: impl ToArg,
     ) -> Self::Reply<T>
     where
         Self: ReplyAs<T>,
@@ -632,7 +640,7 @@ pub trait Commands: Sized {
     /// Group: sorted-set; since 7.0.0.
     fn bzmpop<T: FromValue + Send + 'static>(
         self,
-        timeout: f64,
+        timeout: impl ToArg,
         key: impl ToArgs,
         where_: MinMax,
     ) -> Self::Reply<T>
@@ -656,7 +664,7 @@ pub trait Commands: Sized {
     /// With the optional arguments of [`BzmpopOptions`].
     fn bzmpop_with<T: FromValue + Send + 'static>(
         self,
-        timeout: f64,
+        timeout: impl ToArg,
         key: impl ToArgs,
         where_: MinMax,
         options: BzmpopOptions,
@@ -681,7 +689,7 @@ pub trait Commands: Sized {
     fn bzpopmax<T: FromValue + Send + 'static>(
         self,
         key: impl ToArgs,
-        timeout: f64,
+        timeout: impl ToArg,
     ) -> Self::Reply<T>
     where
         Self: ReplyAs<T>,
@@ -700,7 +708,7 @@ pub trait Commands: Sized {
     fn bzpopmin<T: FromValue + Send + 'static>(
         self,
         key: impl ToArgs,
-        timeout: f64,
+        timeout: impl ToArg,
     ) -> Self::Reply<T>
     where
         Self: ReplyAs<T>,
@@ -2678,9 +2686,9 @@ pub trait Commands: Sized {
     fn georadius<T: FromValue + Send + 'static>(
         self,
         key: impl ToArg,
-        longitude: f64,
-        latitude: f64,
-        radius: f64,
+        longitude: impl ToArg,
+        latitude: impl ToArg,
+        radius: impl ToArg,
         unit: GeoUnit,
     ) -> Self::Reply<T>
     where
@@ -2705,9 +2713,9 @@ pub trait Commands: Sized {
     fn georadius_with<T: FromValue + Send + 'static>(
         self,
         key: impl ToArg,
-        longitude: f64,
-        latitude: f64,
-        radius: f64,
+        longitude: impl ToArg,
+        latitude: impl ToArg,
+        radius: impl ToArg,
         unit: GeoUnit,
         options: GeoradiusOptions,
     ) -> Self::Reply<T>
@@ -2732,9 +2740,9 @@ pub trait Commands: Sized {
     fn georadius_ro<T: FromValue + Send + 'static>(
         self,
         key: impl ToArg,
-        longitude: f64,
-        latitude: f64,
-        radius: f64,
+        longitude: impl ToArg,
+        latitude: impl ToArg,
+        radius: impl ToArg,
         unit: GeoUnit,
     ) -> Self::Reply<T>
     where
@@ -2759,9 +2767,9 @@ pub trait Commands: Sized {
     fn georadius_ro_with<T: FromValue + Send + 'static>(
         self,
         key: impl ToArg,
-        longitude: f64,
-        latitude: f64,
-        radius: f64,
+        longitude: impl ToArg,
+        latitude: impl ToArg,
+        radius: impl ToArg,
         unit: GeoUnit,
         options: GeoradiusRoOptions,
     ) -> Self::Reply<T>
@@ -2787,7 +2795,7 @@ pub trait Commands: Sized {
         self,
         key: impl ToArg,
         member: impl ToArg,
-        radius: f64,
+        radius: impl ToArg,
         unit: GeoUnit,
     ) -> Self::Reply<T>
     where
@@ -2812,7 +2820,7 @@ pub trait Commands: Sized {
         self,
         key: impl ToArg,
         member: impl ToArg,
-        radius: f64,
+        radius: impl ToArg,
         unit: GeoUnit,
         options: GeoradiusbymemberOptions,
     ) -> Self::Reply<T>
@@ -2837,7 +2845,7 @@ pub trait Commands: Sized {
         self,
         key: impl ToArg,
         member: impl ToArg,
-        radius: f64,
+        radius: impl ToArg,
         unit: GeoUnit,
     ) -> Self::Reply<T>
     where
@@ -2862,7 +2870,7 @@ pub trait Commands: Sized {
         self,
         key: impl ToArg,
         member: impl ToArg,
-        radius: f64,
+        radius: impl ToArg,
         unit: GeoUnit,
         options: GeoradiusbymemberRoOptions,
     ) -> Self::Reply<T>
@@ -3340,7 +3348,12 @@ pub trait Commands: Sized {
     /// `HINCRBYFLOAT key field increment`
     ///
     /// Group: hash; since 2.6.0.
-    fn hincrbyfloat(self, key: impl ToArg, field: impl ToArg, increment: f64) -> Self::Reply<f64> {
+    fn hincrbyfloat(
+        self,
+        key: impl ToArg,
+        field: impl ToArg,
+        increment: impl ToArg,
+    ) -> Self::Reply<f64> {
         let mut cmd = Cmd::new("HINCRBYFLOAT");
         cmd.push_arg(key);
         cmd.push_arg(field);
@@ -3783,7 +3796,7 @@ pub trait Commands: Sized {
     /// `INCRBYFLOAT key increment`
     ///
     /// Group: string; since 2.6.0.
-    fn incrbyfloat(self, key: impl ToArg, increment: f64) -> Self::Reply<f64> {
+    fn incrbyfloat(self, key: impl ToArg, increment: impl ToArg) -> Self::Reply<f64> {
         let mut cmd = Cmd::new("INCRBYFLOAT");
         cmd.push_arg(key);
         cmd.push_arg(increment);
@@ -6967,7 +6980,7 @@ pub trait Commands: Sized {
     /// `ZCOUNT key min max`
     ///
     /// Group: sorted-set; since 2.0.0.
-    fn zcount(self, key: impl ToArg, min: f64, max: f64) -> Self::Reply<i64> {
+    fn zcount(self, key: impl ToArg, min: impl ToArg, max: impl ToArg) -> Self::Reply<i64> {
         let mut cmd = Cmd::new("ZCOUNT");
         cmd.push_arg(key);
         cmd.push_arg(min);
@@ -7030,7 +7043,12 @@ pub trait Commands: Sized {
     /// `ZINCRBY key increment member`
     ///
     /// Group: sorted-set; since 1.2.0.
-    fn zincrby(self, key: impl ToArg, increment: i64, member: impl ToArg) -> Self::Reply<f64> {
+    fn zincrby(
+        self,
+        key: impl ToArg,
+        increment: impl ToArg,
+        member: impl ToArg,
+    ) -> Self::Reply<f64> {
         let mut cmd = Cmd::new("ZINCRBY");
         cmd.push_arg(key);
         cmd.push_arg(increment);
@@ -7417,8 +7435,8 @@ pub trait Commands: Sized {
     fn zrangebyscore<T: FromValue + Send + 'static>(
         self,
         key: impl ToArg,
-        min: f64,
-        max: f64,
+        min: impl ToArg,
+        max: impl ToArg,
     ) -> Self::Reply<T>
     where
         Self: ReplyAs<T>,
@@ -7440,8 +7458,8 @@ pub trait Commands: Sized {
     fn zrangebyscore_with<T: FromValue + Send + 'static>(
         self,
         key: impl ToArg,
-        min: f64,
-        max: f64,
+        min: impl ToArg,
+        max: impl ToArg,
         options: ZrangebyscoreOptions,
     ) -> Self::Reply<T>
     where
@@ -7584,7 +7602,12 @@ pub trait Commands: Sized {
     /// `ZREMRANGEBYSCORE key min max`
     ///
     /// Group: sorted-set; since 1.2.0.
-    fn zremrangebyscore(self, key: impl ToArg, min: f64, max: f64) -> Self::Reply<i64> {
+    fn zremrangebyscore(
+        self,
+        key: impl ToArg,
+        min: impl ToArg,
+        max: impl ToArg,
+    ) -> Self::Reply<i64> {
         let mut cmd = Cmd::new("ZREMRANGEBYSCORE");
         cmd.push_arg(key);
         cmd.push_arg(min);
@@ -7692,8 +7715,8 @@ pub trait Commands: Sized {
     fn zrevrangebyscore<T: FromValue + Send + 'static>(
         self,
         key: impl ToArg,
-        max: f64,
-        min: f64,
+        max: impl ToArg,
+        min: impl ToArg,
     ) -> Self::Reply<T>
     where
         Self: ReplyAs<T>,
@@ -7715,8 +7738,8 @@ pub trait Commands: Sized {
     fn zrevrangebyscore_with<T: FromValue + Send + 'static>(
         self,
         key: impl ToArg,
-        max: f64,
-        min: f64,
+        max: impl ToArg,
+        min: impl ToArg,
         options: ZrevrangebyscoreOptions,
     ) -> Self::Reply<T>
     where
@@ -7921,7 +7944,7 @@ impl AclDryrunOptions {
     pub fn new() -> Self {
         Self::default()
     }
-    /// `arg [arg ...`
+    /// `arg [arg ...]`
     pub fn arg(mut self, arg: impl ToArgs) -> Self {
         self.0.set(0, |a| {
             a.push_arg(&arg);
@@ -7985,7 +8008,7 @@ impl AclSetuserOptions {
     pub fn new() -> Self {
         Self::default()
     }
-    /// `rule [rule ...`
+    /// `rule [rule ...]`
     pub fn rule(mut self, rule: impl ToArgs) -> Self {
         self.0.set(0, |a| {
             a.push_arg(&rule);
@@ -8032,32 +8055,38 @@ impl BitcountOptions {
         Self::default()
     }
     /// `BYTE`
+    ///
+    /// Sent only together with [`Self::end`].
     pub fn byte(mut self) -> Self {
         self.0.clear(2, 4);
-        self.0.set(2, |a| {
+        self.0.set_in(1, 2, |a| {
             a.push_arg("BYTE");
         });
         self
     }
 
     /// `BIT`
+    ///
+    /// Sent only together with [`Self::end`].
     pub fn bit(mut self) -> Self {
         self.0.clear(2, 4);
-        self.0.set(3, |a| {
+        self.0.set_in(1, 3, |a| {
             a.push_arg("BIT");
         });
         self
     }
 
-    /// `end [BYTE | BIT`
-    pub fn end_unit_block(mut self, end: i64) -> Self {
-        self.0.set(1, |a| {
+    /// `end [BYTE | BIT]`
+    ///
+    /// Sent only together with [`Self::range`].
+    pub fn end(mut self, end: i64) -> Self {
+        self.0.set_in(0, 1, |a| {
             a.push_arg(end);
         });
         self
     }
 
-    /// `start [end [BYTE | BIT`
+    /// `start [end [BYTE | BIT]]`
     pub fn range(mut self, start: i64) -> Self {
         self.0.set(0, |a| {
             a.push_arg(start);
@@ -8075,7 +8104,7 @@ impl BitfieldOptions {
     pub fn new() -> Self {
         Self::default()
     }
-    /// `GET encoding offset | [OVERFLOW WRAP | SAT | FAIL] <SET encoding offset value | INCRBY encoding offset increment> [GET encoding offset | [OVERFLOW WRAP | SAT | FAIL] <SET encoding offset value | INCRBY encoding offset increment> ...`
+    /// `GET encoding offset | [OVERFLOW WRAP | SAT | FAIL] <SET encoding offset value | INCRBY encoding offset increment> [GET encoding offset | [OVERFLOW WRAP | SAT | FAIL] <SET encoding offset value | INCRBY encoding offset increment> ...]`
     pub fn operation(mut self, operation: impl ToArgs) -> Self {
         self.0.set(0, |a| {
             a.push_arg(&operation);
@@ -8093,7 +8122,7 @@ impl BitfieldRoOptions {
     pub fn new() -> Self {
         Self::default()
     }
-    /// `GET encoding offset [GET encoding offset ...`
+    /// `GET encoding offset [GET encoding offset ...]`
     /// Each call adds one more.
     pub fn get(mut self, encoding: impl ToArg, offset: i64) -> Self {
         self.0.push(0, |a| {
@@ -8115,32 +8144,38 @@ impl BitposOptions {
         Self::default()
     }
     /// `BYTE`
+    ///
+    /// Sent only together with [`Self::end`].
     pub fn byte(mut self) -> Self {
         self.0.clear(2, 4);
-        self.0.set(2, |a| {
+        self.0.set_in(1, 2, |a| {
             a.push_arg("BYTE");
         });
         self
     }
 
     /// `BIT`
+    ///
+    /// Sent only together with [`Self::end`].
     pub fn bit(mut self) -> Self {
         self.0.clear(2, 4);
-        self.0.set(3, |a| {
+        self.0.set_in(1, 3, |a| {
             a.push_arg("BIT");
         });
         self
     }
 
-    /// `end [BYTE | BIT`
-    pub fn end_unit_block(mut self, end: i64) -> Self {
-        self.0.set(1, |a| {
+    /// `end [BYTE | BIT]`
+    ///
+    /// Sent only together with [`Self::range`].
+    pub fn end(mut self, end: i64) -> Self {
+        self.0.set_in(0, 1, |a| {
             a.push_arg(end);
         });
         self
     }
 
-    /// `start [end [BYTE | BIT`
+    /// `start [end [BYTE | BIT]]`
     pub fn range(mut self, start: i64) -> Self {
         self.0.set(0, |a| {
             a.push_arg(start);
@@ -8236,7 +8271,7 @@ impl ClientListOptions {
         self
     }
 
-    /// `ID client-id [client-id ...`
+    /// `ID client-id [client-id ...]`
     pub fn id(mut self, client_id: impl ToArgs) -> Self {
         self.0.set(4, |a| {
             a.push_arg("ID");
@@ -8374,7 +8409,7 @@ impl ClientListOptions {
     }
 
     /// `NORMAL`
-    pub fn normal2(mut self) -> Self {
+    pub fn not_client_type_normal(mut self) -> Self {
         self.0.clear(19, 23);
         self.0.set(19, |a| {
             a.push_arg("NOT-TYPE");
@@ -8384,7 +8419,7 @@ impl ClientListOptions {
     }
 
     /// `MASTER`
-    pub fn master2(mut self) -> Self {
+    pub fn not_client_type_master(mut self) -> Self {
         self.0.clear(19, 23);
         self.0.set(20, |a| {
             a.push_arg("NOT-TYPE");
@@ -8394,7 +8429,7 @@ impl ClientListOptions {
     }
 
     /// `REPLICA`
-    pub fn replica2(mut self) -> Self {
+    pub fn not_client_type_replica(mut self) -> Self {
         self.0.clear(19, 23);
         self.0.set(21, |a| {
             a.push_arg("NOT-TYPE");
@@ -8404,7 +8439,7 @@ impl ClientListOptions {
     }
 
     /// `PUBSUB`
-    pub fn pubsub2(mut self) -> Self {
+    pub fn not_client_type_pubsub(mut self) -> Self {
         self.0.clear(19, 23);
         self.0.set(22, |a| {
             a.push_arg("NOT-TYPE");
@@ -8413,7 +8448,7 @@ impl ClientListOptions {
         self
     }
 
-    /// `NOT-ID not-client-id [not-client-id ...`
+    /// `NOT-ID not-client-id [not-client-id ...]`
     pub fn not_id(mut self, not_client_id: impl ToArgs) -> Self {
         self.0.set(23, |a| {
             a.push_arg("NOT-ID");
@@ -8745,7 +8780,7 @@ impl CommandDocsOptions {
     pub fn new() -> Self {
         Self::default()
     }
-    /// `command-name [command-name ...`
+    /// `command-name [command-name ...]`
     pub fn command_name(mut self, command_name: impl ToArgs) -> Self {
         self.0.set(0, |a| {
             a.push_arg(&command_name);
@@ -8763,7 +8798,7 @@ impl CommandGetkeysOptions {
     pub fn new() -> Self {
         Self::default()
     }
-    /// `arg [arg ...`
+    /// `arg [arg ...]`
     pub fn arg(mut self, arg: impl ToArgs) -> Self {
         self.0.set(0, |a| {
             a.push_arg(&arg);
@@ -8781,7 +8816,7 @@ impl CommandGetkeysandflagsOptions {
     pub fn new() -> Self {
         Self::default()
     }
-    /// `arg [arg ...`
+    /// `arg [arg ...]`
     pub fn arg(mut self, arg: impl ToArgs) -> Self {
         self.0.set(0, |a| {
             a.push_arg(&arg);
@@ -8799,7 +8834,7 @@ impl CommandInfoOptions {
     pub fn new() -> Self {
         Self::default()
     }
-    /// `command-name [command-name ...`
+    /// `command-name [command-name ...]`
     pub fn command_name(mut self, command_name: impl ToArgs) -> Self {
         self.0.set(0, |a| {
             a.push_arg(&command_name);
@@ -8887,7 +8922,7 @@ impl EvalOptions {
     pub fn new() -> Self {
         Self::default()
     }
-    /// `arg [arg ...`
+    /// `arg [arg ...]`
     pub fn arg(mut self, arg: impl ToArgs) -> Self {
         self.0.set(0, |a| {
             a.push_arg(&arg);
@@ -8905,7 +8940,7 @@ impl EvalRoOptions {
     pub fn new() -> Self {
         Self::default()
     }
-    /// `arg [arg ...`
+    /// `arg [arg ...]`
     pub fn arg(mut self, arg: impl ToArgs) -> Self {
         self.0.set(0, |a| {
             a.push_arg(&arg);
@@ -8923,7 +8958,7 @@ impl EvalshaOptions {
     pub fn new() -> Self {
         Self::default()
     }
-    /// `arg [arg ...`
+    /// `arg [arg ...]`
     pub fn arg(mut self, arg: impl ToArgs) -> Self {
         self.0.set(0, |a| {
             a.push_arg(&arg);
@@ -8941,7 +8976,7 @@ impl EvalshaRoOptions {
     pub fn new() -> Self {
         Self::default()
     }
-    /// `arg [arg ...`
+    /// `arg [arg ...]`
     pub fn arg(mut self, arg: impl ToArgs) -> Self {
         self.0.set(0, |a| {
             a.push_arg(&arg);
@@ -9052,14 +9087,16 @@ impl FailoverOptions {
         Self::default()
     }
     /// `FORCE`
+    ///
+    /// Sent only together with [`Self::to`].
     pub fn force(mut self) -> Self {
-        self.0.set(3, |a| {
+        self.0.set_in(0, 3, |a| {
             a.push_arg("FORCE");
         });
         self
     }
 
-    /// `TO host port [FORCE`
+    /// `TO host port [FORCE]`
     pub fn to(mut self, host: impl ToArg, port: i64) -> Self {
         self.0.set(0, |a| {
             a.push_arg("TO");
@@ -9100,7 +9137,7 @@ impl FcallOptions {
     pub fn new() -> Self {
         Self::default()
     }
-    /// `arg [arg ...`
+    /// `arg [arg ...]`
     pub fn arg(mut self, arg: impl ToArgs) -> Self {
         self.0.set(0, |a| {
             a.push_arg(&arg);
@@ -9118,7 +9155,7 @@ impl FcallRoOptions {
     pub fn new() -> Self {
         Self::default()
     }
-    /// `arg [arg ...`
+    /// `arg [arg ...]`
     pub fn arg(mut self, arg: impl ToArgs) -> Self {
         self.0.set(0, |a| {
             a.push_arg(&arg);
@@ -9384,7 +9421,7 @@ impl GeohashOptions {
     pub fn new() -> Self {
         Self::default()
     }
-    /// `member [member ...`
+    /// `member [member ...]`
     pub fn member(mut self, member: impl ToArgs) -> Self {
         self.0.set(0, |a| {
             a.push_arg(&member);
@@ -9402,7 +9439,7 @@ impl GeoposOptions {
     pub fn new() -> Self {
         Self::default()
     }
-    /// `member [member ...`
+    /// `member [member ...]`
     pub fn member(mut self, member: impl ToArgs) -> Self {
         self.0.set(0, |a| {
             a.push_arg(&member);
@@ -9445,15 +9482,17 @@ impl GeoradiusOptions {
     }
 
     /// `ANY`
+    ///
+    /// Sent only together with [`Self::count`].
     pub fn any(mut self) -> Self {
-        self.0.set(4, |a| {
+        self.0.set_in(3, 4, |a| {
             a.push_arg("ANY");
         });
         self
     }
 
-    /// `COUNT count [ANY`
-    pub fn count_block(mut self, count: i64) -> Self {
+    /// `COUNT count [ANY]`
+    pub fn count(mut self, count: i64) -> Self {
         self.0.set(3, |a| {
             a.push_arg("COUNT");
             a.push_arg(count);
@@ -9534,15 +9573,17 @@ impl GeoradiusRoOptions {
     }
 
     /// `ANY`
+    ///
+    /// Sent only together with [`Self::count`].
     pub fn any(mut self) -> Self {
-        self.0.set(4, |a| {
+        self.0.set_in(3, 4, |a| {
             a.push_arg("ANY");
         });
         self
     }
 
-    /// `COUNT count [ANY`
-    pub fn count_block(mut self, count: i64) -> Self {
+    /// `COUNT count [ANY]`
+    pub fn count(mut self, count: i64) -> Self {
         self.0.set(3, |a| {
             a.push_arg("COUNT");
             a.push_arg(count);
@@ -9603,15 +9644,17 @@ impl GeoradiusbymemberOptions {
     }
 
     /// `ANY`
+    ///
+    /// Sent only together with [`Self::count`].
     pub fn any(mut self) -> Self {
-        self.0.set(4, |a| {
+        self.0.set_in(3, 4, |a| {
             a.push_arg("ANY");
         });
         self
     }
 
-    /// `COUNT count [ANY`
-    pub fn count_block(mut self, count: i64) -> Self {
+    /// `COUNT count [ANY]`
+    pub fn count(mut self, count: i64) -> Self {
         self.0.set(3, |a| {
             a.push_arg("COUNT");
             a.push_arg(count);
@@ -9692,15 +9735,17 @@ impl GeoradiusbymemberRoOptions {
     }
 
     /// `ANY`
+    ///
+    /// Sent only together with [`Self::count`].
     pub fn any(mut self) -> Self {
-        self.0.set(4, |a| {
+        self.0.set_in(3, 4, |a| {
             a.push_arg("ANY");
         });
         self
     }
 
-    /// `COUNT count [ANY`
-    pub fn count_block(mut self, count: i64) -> Self {
+    /// `COUNT count [ANY]`
+    pub fn count(mut self, count: i64) -> Self {
         self.0.set(3, |a| {
             a.push_arg("COUNT");
             a.push_arg(count);
@@ -9747,7 +9792,7 @@ impl GeosearchOptions {
     }
 
     /// `FROMLONLAT longitude latitude`
-    pub fn fromlonlat(mut self, longitude: f64, latitude: f64) -> Self {
+    pub fn fromlonlat(mut self, longitude: impl ToArg, latitude: impl ToArg) -> Self {
         self.0.clear(0, 4);
         self.0.set(1, |a| {
             a.push_arg("FROMLONLAT");
@@ -9780,15 +9825,17 @@ impl GeosearchOptions {
     }
 
     /// `ANY`
+    ///
+    /// Sent only together with [`Self::count`].
     pub fn any(mut self) -> Self {
-        self.0.set(7, |a| {
+        self.0.set_in(6, 7, |a| {
             a.push_arg("ANY");
         });
         self
     }
 
-    /// `COUNT count [ANY`
-    pub fn count_block(mut self, count: i64) -> Self {
+    /// `COUNT count [ANY]`
+    pub fn count(mut self, count: i64) -> Self {
         self.0.set(6, |a| {
             a.push_arg("COUNT");
             a.push_arg(count);
@@ -9841,7 +9888,7 @@ impl GeosearchstoreOptions {
     }
 
     /// `FROMLONLAT longitude latitude`
-    pub fn fromlonlat(mut self, longitude: f64, latitude: f64) -> Self {
+    pub fn fromlonlat(mut self, longitude: impl ToArg, latitude: impl ToArg) -> Self {
         self.0.clear(0, 4);
         self.0.set(1, |a| {
             a.push_arg("FROMLONLAT");
@@ -9874,15 +9921,17 @@ impl GeosearchstoreOptions {
     }
 
     /// `ANY`
+    ///
+    /// Sent only together with [`Self::count`].
     pub fn any(mut self) -> Self {
-        self.0.set(7, |a| {
+        self.0.set_in(6, 7, |a| {
             a.push_arg("ANY");
         });
         self
     }
 
-    /// `COUNT count [ANY`
-    pub fn count_block(mut self, count: i64) -> Self {
+    /// `COUNT count [ANY]`
+    pub fn count(mut self, count: i64) -> Self {
         self.0.set(6, |a| {
             a.push_arg("COUNT");
             a.push_arg(count);
@@ -10211,15 +10260,17 @@ impl HrandfieldOptions {
         Self::default()
     }
     /// `WITHVALUES`
+    ///
+    /// Sent only together with [`Self::count`].
     pub fn withvalues(mut self) -> Self {
-        self.0.set(1, |a| {
+        self.0.set_in(0, 1, |a| {
             a.push_arg("WITHVALUES");
         });
         self
     }
 
-    /// `count [WITHVALUES`
-    pub fn options(mut self, count: i64) -> Self {
+    /// `count [WITHVALUES]`
+    pub fn count(mut self, count: i64) -> Self {
         self.0.set(0, |a| {
             a.push_arg(count);
         });
@@ -10367,7 +10418,7 @@ impl InfoOptions {
     pub fn new() -> Self {
         Self::default()
     }
-    /// `section [section ...`
+    /// `section [section ...]`
     pub fn section(mut self, section: impl ToArgs) -> Self {
         self.0.set(0, |a| {
             a.push_arg(&section);
@@ -10385,7 +10436,7 @@ impl LatencyHistogramOptions {
     pub fn new() -> Self {
         Self::default()
     }
-    /// `command [command ...`
+    /// `command [command ...]`
     pub fn command(mut self, command: impl ToArgs) -> Self {
         self.0.set(0, |a| {
             a.push_arg(&command);
@@ -10403,7 +10454,7 @@ impl LatencyResetOptions {
     pub fn new() -> Self {
         Self::default()
     }
-    /// `event [event ...`
+    /// `event [event ...]`
     pub fn event(mut self, event: impl ToArgs) -> Self {
         self.0.set(0, |a| {
             a.push_arg(&event);
@@ -10617,7 +10668,7 @@ impl MigrateOptions {
         self
     }
 
-    /// `KEYS keys [keys ...`
+    /// `KEYS keys [keys ...]`
     pub fn keys(mut self, keys: impl ToArgs) -> Self {
         self.0.set(6, |a| {
             a.push_arg("KEYS");
@@ -10636,7 +10687,7 @@ impl ModuleLoadOptions {
     pub fn new() -> Self {
         Self::default()
     }
-    /// `arg [arg ...`
+    /// `arg [arg ...]`
     pub fn arg(mut self, arg: impl ToArgs) -> Self {
         self.0.set(0, |a| {
             a.push_arg(&arg);
@@ -10654,7 +10705,7 @@ impl ModuleLoadexOptions {
     pub fn new() -> Self {
         Self::default()
     }
-    /// `CONFIG name value [CONFIG name value ...`
+    /// `CONFIG name value [CONFIG name value ...]`
     /// Each call adds one more.
     pub fn config(mut self, name: impl ToArg, value: impl ToArg) -> Self {
         self.0.push(0, |a| {
@@ -10665,7 +10716,7 @@ impl ModuleLoadexOptions {
         self
     }
 
-    /// `ARGS args [args ...`
+    /// `ARGS args [args ...]`
     pub fn args(mut self, args: impl ToArgs) -> Self {
         self.0.set(1, |a| {
             a.push_arg("ARGS");
@@ -10853,7 +10904,7 @@ impl PfaddOptions {
     pub fn new() -> Self {
         Self::default()
     }
-    /// `element [element ...`
+    /// `element [element ...]`
     pub fn element(mut self, element: impl ToArgs) -> Self {
         self.0.set(0, |a| {
             a.push_arg(&element);
@@ -10871,7 +10922,7 @@ impl PfmergeOptions {
     pub fn new() -> Self {
         Self::default()
     }
-    /// `sourcekey [sourcekey ...`
+    /// `sourcekey [sourcekey ...]`
     pub fn sourcekey(mut self, sourcekey: impl ToArgs) -> Self {
         self.0.set(0, |a| {
             a.push_arg(&sourcekey);
@@ -10925,7 +10976,7 @@ impl PubsubNumsubOptions {
     pub fn new() -> Self {
         Self::default()
     }
-    /// `channel [channel ...`
+    /// `channel [channel ...]`
     pub fn channel(mut self, channel: impl ToArgs) -> Self {
         self.0.set(0, |a| {
             a.push_arg(&channel);
@@ -10961,7 +11012,7 @@ impl PubsubShardnumsubOptions {
     pub fn new() -> Self {
         Self::default()
     }
-    /// `shardchannel [shardchannel ...`
+    /// `shardchannel [shardchannel ...]`
     pub fn shardchannel(mut self, shardchannel: impl ToArgs) -> Self {
         self.0.set(0, |a| {
             a.push_arg(&shardchannel);
@@ -11296,7 +11347,7 @@ impl ShutdownOptions {
     }
 
     /// `NOSAVE | SAVE] [NOW] [FORCE] [SAFE] [FAILOVER`
-    pub fn save_selector_block(mut self) -> Self {
+    pub fn save_selector(mut self) -> Self {
         self.0.clear(0, 7);
         self
     }
@@ -11380,7 +11431,7 @@ impl SortOptions {
         self
     }
 
-    /// `GET get-pattern [GET get-pattern ...`
+    /// `GET get-pattern [GET get-pattern ...]`
     /// Each call adds one more.
     pub fn get(mut self, get_pattern: impl ToArg) -> Self {
         self.0.push(4, |a| {
@@ -11458,7 +11509,7 @@ impl SortRoOptions {
         self
     }
 
-    /// `GET get-pattern [GET get-pattern ...`
+    /// `GET get-pattern [GET get-pattern ...]`
     /// Each call adds one more.
     pub fn get(mut self, get_pattern: impl ToArg) -> Self {
         self.0.push(4, |a| {
@@ -11577,33 +11628,39 @@ impl XaddOptions {
     }
 
     /// `=`
+    ///
+    /// Sent only together with [`Self::trim`].
     pub fn equal(mut self) -> Self {
         self.0.clear(3, 5);
-        self.0.set(3, |a| {
+        self.0.set_in(1, 3, |a| {
             a.push_arg("=");
         });
         self
     }
 
     /// `~`
+    ///
+    /// Sent only together with [`Self::trim`].
     pub fn approximately(mut self) -> Self {
         self.0.clear(3, 5);
-        self.0.set(4, |a| {
+        self.0.set_in(1, 4, |a| {
             a.push_arg("~");
         });
         self
     }
 
     /// `LIMIT count`
+    ///
+    /// Sent only together with [`Self::trim`].
     pub fn limit(mut self, count: i64) -> Self {
-        self.0.set(6, |a| {
+        self.0.set_in(1, 6, |a| {
             a.push_arg("LIMIT");
             a.push_arg(count);
         });
         self
     }
 
-    /// `<MAXLEN | MINID> [= | ~] threshold [LIMIT count`
+    /// `<MAXLEN | MINID> [= | ~] threshold [LIMIT count]`
     pub fn trim(mut self, strategy: TrimStrategy, threshold: impl ToArg) -> Self {
         self.0.set(1, |a| {
             a.push_arg(&strategy);
@@ -11760,16 +11817,18 @@ impl XinfoStreamOptions {
         Self::default()
     }
     /// `COUNT count`
+    ///
+    /// Sent only together with [`Self::full`].
     pub fn count(mut self, count: i64) -> Self {
-        self.0.set(1, |a| {
+        self.0.set_in(0, 1, |a| {
             a.push_arg("COUNT");
             a.push_arg(count);
         });
         self
     }
 
-    /// `FULL [COUNT count`
-    pub fn full_block(mut self) -> Self {
+    /// `FULL [COUNT count]`
+    pub fn full(mut self) -> Self {
         self.0.set(0, |a| {
             a.push_arg("FULL");
         });
@@ -11787,8 +11846,10 @@ impl XpendingOptions {
         Self::default()
     }
     /// `IDLE min-idle-time`
+    ///
+    /// Sent only together with [`Self::filters`].
     pub fn idle(mut self, min_idle_time: i64) -> Self {
-        self.0.set(0, |a| {
+        self.0.set_in(1, 0, |a| {
             a.push_arg("IDLE");
             a.push_arg(min_idle_time);
         });
@@ -11796,14 +11857,16 @@ impl XpendingOptions {
     }
 
     /// `consumer`
+    ///
+    /// Sent only together with [`Self::filters`].
     pub fn consumer(mut self, consumer: impl ToArg) -> Self {
-        self.0.set(4, |a| {
+        self.0.set_in(1, 4, |a| {
             a.push_arg(consumer);
         });
         self
     }
 
-    /// `IDLE min-idle-time] start end count [consumer`
+    /// `[IDLE min-idle-time] start end count [consumer]`
     pub fn filters(mut self, start: impl ToArg, end: impl ToArg, count: i64) -> Self {
         self.0.set(1, |a| {
             a.push_arg(start);
@@ -12074,7 +12137,7 @@ impl ZinterOptions {
     pub fn new() -> Self {
         Self::default()
     }
-    /// `WEIGHTS weight [weight ...`
+    /// `WEIGHTS weight [weight ...]`
     pub fn weights(mut self, weight: impl ToArgs) -> Self {
         self.0.set(0, |a| {
             a.push_arg("WEIGHTS");
@@ -12150,7 +12213,7 @@ impl ZinterstoreOptions {
     pub fn new() -> Self {
         Self::default()
     }
-    /// `WEIGHTS weight [weight ...`
+    /// `WEIGHTS weight [weight ...]`
     pub fn weights(mut self, weight: impl ToArgs) -> Self {
         self.0.set(0, |a| {
             a.push_arg("WEIGHTS");
@@ -12255,15 +12318,17 @@ impl ZrandmemberOptions {
         Self::default()
     }
     /// `WITHSCORES`
+    ///
+    /// Sent only together with [`Self::count`].
     pub fn withscores(mut self) -> Self {
-        self.0.set(1, |a| {
+        self.0.set_in(0, 1, |a| {
             a.push_arg("WITHSCORES");
         });
         self
     }
 
-    /// `count [WITHSCORES`
-    pub fn options(mut self, count: i64) -> Self {
+    /// `count [WITHSCORES]`
+    pub fn count(mut self, count: i64) -> Self {
         self.0.set(0, |a| {
             a.push_arg(count);
         });
@@ -12590,7 +12655,7 @@ impl ZunionOptions {
     pub fn new() -> Self {
         Self::default()
     }
-    /// `WEIGHTS weight [weight ...`
+    /// `WEIGHTS weight [weight ...]`
     pub fn weights(mut self, weight: impl ToArgs) -> Self {
         self.0.set(0, |a| {
             a.push_arg("WEIGHTS");
@@ -12647,7 +12712,7 @@ impl ZunionstoreOptions {
     pub fn new() -> Self {
         Self::default()
     }
-    /// `WEIGHTS weight [weight ...`
+    /// `WEIGHTS weight [weight ...]`
     pub fn weights(mut self, weight: impl ToArgs) -> Self {
         self.0.set(0, |a| {
             a.push_arg("WEIGHTS");
@@ -13427,15 +13492,13 @@ impl ToArgs for GeosearchVertices {
 /// `BYPOLYGON num-vertices longitude latitude [longitude latitude ...]`
 #[derive(Debug, Clone, PartialEq)]
 pub struct GeosearchPolygon {
-    /// `BYPOLYGON num-vertices`
-    pub num_vertices: i64,
     /// `longitude latitude [longitude latitude ...]`
     pub vertices: Vec<GeosearchVertices>,
 }
 impl ToArgs for GeosearchPolygon {
     fn write_args<W: ArgWriter + ?Sized>(&self, out: &mut W) {
         out.write_arg("BYPOLYGON".as_bytes());
-        self.num_vertices.write_args(out);
+        out.write_arg(itoa::Buffer::new().format(self.vertices.len()).as_bytes());
         self.vertices.write_args(out);
     }
 }
@@ -13520,15 +13583,13 @@ impl ToArgs for GeosearchstoreVertices {
 /// `BYPOLYGON num-vertices longitude latitude [longitude latitude ...]`
 #[derive(Debug, Clone, PartialEq)]
 pub struct GeosearchstorePolygon {
-    /// `BYPOLYGON num-vertices`
-    pub num_vertices: i64,
     /// `longitude latitude [longitude latitude ...]`
     pub vertices: Vec<GeosearchstoreVertices>,
 }
 impl ToArgs for GeosearchstorePolygon {
     fn write_args<W: ArgWriter + ?Sized>(&self, out: &mut W) {
         out.write_arg("BYPOLYGON".as_bytes());
-        self.num_vertices.write_args(out);
+        out.write_arg(itoa::Buffer::new().format(self.vertices.len()).as_bytes());
         self.vertices.write_args(out);
     }
 }

@@ -23,46 +23,70 @@ impl ArgWriter for ArgList {
 }
 
 /// Each option in its slot: slots are numbered in the order the command's
-/// syntax lists its arguments, and written in that order.
+/// syntax lists its arguments, and written in that order. A part of an
+/// optional block (`[count [WITHVALUES]]`) is anchored to the block's slot
+/// and written only with it: alone, the server would misread it.
 #[derive(Clone, Default)]
 pub(crate) struct OptionArgs {
     /// Sorted by slot.
-    slots: Vec<(u16, ArgList)>,
+    slots: Vec<Slot>,
+}
+
+#[derive(Clone)]
+struct Slot {
+    index: u16,
+    anchor: Option<u16>,
+    args: ArgList,
 }
 
 impl OptionArgs {
     /// Sets `slot` to what `fill` writes, replacing what it held.
     pub(crate) fn set(&mut self, slot: u16, fill: impl FnOnce(&mut ArgList)) {
-        let mut list = ArgList::default();
-        fill(&mut list);
-        match self.slots.binary_search_by_key(&slot, |(s, _)| *s) {
-            Ok(i) => self.slots[i].1 = list,
-            Err(i) => self.slots.insert(i, (slot, list)),
+        self.put(slot, None, fill);
+    }
+
+    /// [`OptionArgs::set`] for a part of an optional block whose own slot
+    /// is `anchor`.
+    pub(crate) fn set_in(&mut self, anchor: u16, slot: u16, fill: impl FnOnce(&mut ArgList)) {
+        self.put(slot, Some(anchor), fill);
+    }
+
+    fn put(&mut self, index: u16, anchor: Option<u16>, fill: impl FnOnce(&mut ArgList)) {
+        let mut args = ArgList::default();
+        fill(&mut args);
+        let slot = Slot {
+            index,
+            anchor,
+            args,
+        };
+        match self.slots.binary_search_by_key(&index, |s| s.index) {
+            Ok(i) => self.slots[i] = slot,
+            Err(i) => self.slots.insert(i, slot),
         }
     }
 
     /// Adds what `fill` writes to `slot` (a repeated option: `GET p GET q`).
     pub(crate) fn push(&mut self, slot: u16, fill: impl FnOnce(&mut ArgList)) {
-        match self.slots.binary_search_by_key(&slot, |(s, _)| *s) {
-            Ok(i) => fill(&mut self.slots[i].1),
-            Err(i) => {
-                let mut list = ArgList::default();
-                fill(&mut list);
-                self.slots.insert(i, (slot, list));
-            }
+        match self.slots.binary_search_by_key(&slot, |s| s.index) {
+            Ok(i) => fill(&mut self.slots[i].args),
+            Err(_) => self.put(slot, None, fill),
         }
     }
 
     /// Empties the slots `lo..hi`: the alternatives of a one-of exclude
     /// each other.
     pub(crate) fn clear(&mut self, lo: u16, hi: u16) {
-        self.slots.retain(|(s, _)| !(lo..hi).contains(s));
+        self.slots.retain(|s| !(lo..hi).contains(&s.index));
     }
 
     /// Writes the slots `lo..hi`, in order.
     pub(crate) fn write_to(&self, cmd: &mut Cmd, lo: u16, hi: u16) {
-        for (_, list) in self.slots.iter().filter(|(s, _)| (lo..hi).contains(s)) {
-            for arg in &list.args {
+        let present = |index: u16| self.slots.iter().any(|s| s.index == index);
+        for slot in self.slots.iter().filter(|s| (lo..hi).contains(&s.index)) {
+            if slot.anchor.is_some_and(|a| !present(a)) {
+                continue;
+            }
+            for arg in &slot.args.args {
                 cmd.write_arg(arg);
             }
         }
@@ -73,7 +97,7 @@ impl OptionArgs {
 /// AUTH password`) and Debug output ends up in logs.
 impl std::fmt::Debug for OptionArgs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let args: usize = self.slots.iter().map(|(_, l)| l.args.len()).sum();
+        let args: usize = self.slots.iter().map(|s| s.args.args.len()).sum();
         write!(f, "{args} arguments")
     }
 }
@@ -115,6 +139,18 @@ mod tests {
         o.push(7, |a| a.push_arg(("GET", "b")));
         assert_eq!(written(&o), [&b"PX"[..], b"5", b"GET", b"a", b"GET", b"b"]);
         assert_eq!(format!("{o:?}"), "6 arguments");
+    }
+
+    #[test]
+    fn a_part_of_a_block_waits_for_the_block() {
+        let mut o = OptionArgs::default();
+        o.set_in(2, 3, |a| a.push_arg("WITHVALUES"));
+        assert!(
+            written(&o).is_empty(),
+            "WITHVALUES alone would be read as the count"
+        );
+        o.set(2, |a| a.push_arg(5));
+        assert_eq!(written(&o), [&b"5"[..], b"WITHVALUES"]);
     }
 
     #[test]

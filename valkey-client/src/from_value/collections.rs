@@ -21,6 +21,14 @@ use crate::error::Result;
 use crate::resp::Value;
 
 /// Whether `value` is an array, attributes looked through.
+fn is_nil(value: &Value) -> bool {
+    match value {
+        Value::Nil => true,
+        Value::Attribute { value, .. } => is_nil(value),
+        _ => false,
+    }
+}
+
 fn is_array(value: &Value) -> bool {
     match value {
         Value::Array(_) => true,
@@ -51,7 +59,10 @@ fn read_list<T: FromValue, C>(
 ) -> Result<C> {
     match strip(value) {
         Value::Array(items) | Value::Set(items) | Value::Push(items) => {
-            if T::READS_PAIRS && !items.iter().all(is_array) {
+            // One pair per element when every element is an array or a nil
+            // (a missing entry: GEOPOS of an unknown member), flat
+            // `key, value, ...` otherwise.
+            if T::READS_PAIRS && !items.iter().all(|v| is_array(v) || is_nil(v)) {
                 let mut out = init(flat_pairs(items.len(), wanted)?);
                 let mut items = items.into_iter();
                 while let (Some(key), Some(value)) = (items.next(), items.next()) {

@@ -53,6 +53,9 @@ const ENUM_NAMES: &[(&str, &str)] = &[
     ("MAXLEN MINID", "TrimStrategy"),
 ];
 
+/// Arguments the docs call integers that the server reads as any number.
+const FRACTIONAL: &[(&str, &str)] = &[("Zincrby", "increment")];
+
 /// A parameter of a method or setter.
 struct Param {
     ident: String,
@@ -69,6 +72,8 @@ struct MethodBuilder {
     setters: Vec<String>,
     setter_names: HashSet<String>,
     next_slot: u16,
+    /// The one-of whose alternative is being named.
+    parent_hint: Option<String>,
 }
 
 enum Stmt {
@@ -79,7 +84,8 @@ enum Stmt {
 fn rust_value_type(kind: Kind) -> (&'static str, &'static str) {
     match kind {
         Kind::Int | Kind::UnixTime => ("i64", "1"),
-        Kind::Double => ("f64", "0.01"),
+        // Any argument: a number, or "(1", "+inf" where ranges take them.
+        Kind::Double => ("impl ToArg", "0.01"),
         Kind::Pattern => ("impl ToArg", "\"*\""),
         _ => ("impl ToArg", "\"v\""),
     }
@@ -112,6 +118,7 @@ impl MethodBuilder {
             setters: Vec::new(),
             setter_names: HashSet::new(),
             next_slot: 0,
+            parent_hint: None,
         }
     }
 
@@ -152,6 +159,9 @@ impl MethodBuilder {
                 let per = per_item(next);
                 let sample = repeated_sample(next, enums);
                 let ident = self.add_param(&next.name, "impl ToArgs", sample);
+                if let Some(t) = &arg.token {
+                    self.code(format!("cmd.push_arg({});", token_code(t)));
+                }
                 if let Some(t) = &next.token {
                     // The count comes first; a token of the counted argument
                     // would follow it (none do today, kept for safety).
@@ -166,7 +176,7 @@ impl MethodBuilder {
             }
             if arg.optional {
                 let lo = self.next_slot;
-                self.optional(arg, None, None, enums);
+                self.optional(arg, None, None, None, enums);
                 let hi = self.next_slot;
                 match self.body.last_mut() {
                     Some(Stmt::Slots(_, end)) if *end == lo => *end = hi,
@@ -209,6 +219,12 @@ impl MethodBuilder {
                 self.required_list(&arg.children, enums);
             }
             kind => {
+                // The docs say integer; the server takes any number.
+                let kind = if FRACTIONAL.contains(&(self.prefix.as_str(), arg.name.as_str())) {
+                    Kind::Double
+                } else {
+                    kind
+                };
                 let (ty, sample) = rust_value_type(kind);
                 let sample = sample_for(&arg.name, kind, sample);
                 let ident = self.add_param(&arg.name, ty, sample);
@@ -221,7 +237,15 @@ impl MethodBuilder {
     }
 
     fn setter_name(&mut self, arg: &Arg, parent: Option<&str>) -> String {
+        let generic_block = arg.kind == Kind::Block
+            && arg.token.is_none()
+            && (arg.name.ends_with("-block") || arg.name == "options");
+        let first = arg.children.first();
         let base = match (&arg.token, arg.kind) {
+            _ if generic_block && first.is_some() => {
+                let f = first.map_or("", |f| f.token.as_deref().unwrap_or(&f.name));
+                snake(f).trim_end_matches('_').to_string()
+            }
             (Some(t), _)
                 if !t.contains(' ')
                     && t.chars().any(|c| c.is_ascii_alphabetic())
@@ -238,10 +262,13 @@ impl MethodBuilder {
             base
         };
         let mut name = base.clone();
+        let parent = parent
+            .map(str::to_string)
+            .or_else(|| self.parent_hint.clone());
         if self.setter_names.contains(&name)
             && let Some(p) = parent
         {
-            name = format!("{}_{base}", snake(p));
+            name = format!("{}_{base}", snake(&p).trim_end_matches('_'));
         }
         let mut n = 2;
         while self.setter_names.contains(&name) {
@@ -260,23 +287,35 @@ impl MethodBuilder {
         arg: &Arg,
         group: Option<(u16, u16)>,
         lead: Option<&str>,
+        anchor: Option<&(u16, String)>,
         enums: &mut Enums,
     ) {
+        // Inside an optional block: written only when the block is.
+        let (set_op, needs) = match anchor {
+            Some((slot, setter)) => (
+                format!("set_in({slot}, "),
+                format!("///\n/// Sent only together with [`Self::{setter}`].\n"),
+            ),
+            None => ("set(".to_string(), String::new()),
+        };
         let clear = match group {
             Some((lo, hi)) => format!("self.0.clear({lo}, {hi});"),
             None => String::new(),
         };
         let lead_code = lead.map_or(String::new(), |t| format!("a.push_arg({});", token_code(t)));
-        let doc = format!(
-            "/// `{}`",
-            arg.syntax().trim_start_matches('[').trim_end_matches(']')
-        );
+        let doc = format!("/// `{}`", {
+            let syntax = arg.syntax();
+            match syntax.strip_prefix('[').and_then(|t| t.strip_suffix(']')) {
+                Some(inner) => inner.to_string(),
+                None => syntax,
+            }
+        });
         if arg.kind == Kind::OneOf && !arg.multiple {
             let lo = self.next_slot;
             let hi = lo + slot_count(arg);
             let lead = arg.token.as_deref().or(lead);
             for child in &arg.children {
-                self.optional(child, Some((lo, hi)), lead, enums);
+                self.optional_alternative(child, (lo, hi), lead, anchor, &arg.name, enums);
             }
             self.next_slot = hi;
             return;
@@ -286,7 +325,11 @@ impl MethodBuilder {
             self.next_slot += 1;
             let name = self.setter_name(arg, None);
             let (params, write) = self.value_writer(arg, enums);
-            let op = if arg.multiple_token { "push" } else { "set" };
+            let op = if arg.multiple_token {
+                "push(".to_string()
+            } else {
+                set_op.clone()
+            };
             let params: Vec<String> = params
                 .iter()
                 .map(|p| format!("{}: {}", p.ident, p.ty))
@@ -296,9 +339,10 @@ impl MethodBuilder {
             if arg.multiple_token {
                 writeln!(s, "/// Each call adds one more.").ok();
             }
+            s.push_str(&needs.replace("\\n", "\n"));
             writeln!(
                 s,
-                "pub fn {name}(mut self, {}) -> Self {{ {clear} self.0.{op}({slot}, |a| {{ {lead_code} {write} }}); self }}",
+                "pub fn {name}(mut self, {}) -> Self {{ {clear} self.0.{op}{slot}, |a| {{ {lead_code} {write} }}); self }}",
                 params.join(", ")
             )
             .ok();
@@ -310,13 +354,30 @@ impl MethodBuilder {
         let name = self.setter_name(arg, None);
         let mut params = Vec::new();
         let mut sets = Vec::new();
+        // The slot the block's setter always fills: its parts written
+        // without it would be misread.
+        let own_anchor = if arg.token.is_some() || lead.is_some() {
+            Some(self.next_slot)
+        } else {
+            let mut slot = self.next_slot;
+            let mut found = None;
+            for child in &arg.children {
+                if !child.optional {
+                    found = Some(slot);
+                    break;
+                }
+                slot += slot_count(child);
+            }
+            found
+        };
+        let inner_anchor = own_anchor.map(|slot| (slot, name.clone()));
         if arg.token.is_some() || lead.is_some() {
             let t = arg
                 .token
                 .as_deref()
                 .map_or(String::new(), |t| format!("a.push_arg({});", token_code(t)));
             sets.push(format!(
-                "self.0.set({}, |a| {{ {lead_code} {t} }});",
+                "self.0.{set_op}{}, |a| {{ {lead_code} {t} }});",
                 self.next_slot
             ));
             self.next_slot += 1;
@@ -328,7 +389,7 @@ impl MethodBuilder {
         while i < children.len() {
             let child = &children[i];
             if child.optional {
-                self.optional(child, None, None, enums);
+                self.optional(child, None, None, inner_anchor.as_ref().or(anchor), enums);
                 i += 1;
                 continue;
             }
@@ -341,8 +402,12 @@ impl MethodBuilder {
                 let per = per_item(next);
                 let ident = snake(&next.name);
                 params.push(format!("{ident}: impl ToArgs"));
+                let t = child
+                    .token
+                    .as_deref()
+                    .map_or(String::new(), |t| format!("a.push_arg({});", token_code(t)));
                 sets.push(format!(
-                    "self.0.set({slot}, |a| {{ a.push_arg(count_args(&{ident}){per}); a.push_arg(&{ident}); }});"
+                    "self.0.{set_op}{slot}, |a| {{ {t} a.push_arg(count_args(&{ident}){per}); a.push_arg(&{ident}); }});"
                 ));
                 self.next_slot += 1;
                 i += 2;
@@ -352,11 +417,12 @@ impl MethodBuilder {
             for p in ps {
                 params.push(format!("{}: {}", p.ident, p.ty));
             }
-            sets.push(format!("self.0.set({slot}, |a| {{ {write} }});"));
+            sets.push(format!("self.0.{set_op}{slot}, |a| {{ {write} }});"));
             i += 1;
         }
         let mut s = String::new();
         writeln!(s, "{doc}").ok();
+        s.push_str(&needs.replace("\\n", "\n"));
         writeln!(
             s,
             "pub fn {name}(mut self, {}) -> Self {{ {clear} {} self }}",
@@ -365,6 +431,23 @@ impl MethodBuilder {
         )
         .ok();
         self.setters.push(s);
+    }
+
+    /// One alternative of an optional one-of: its setter clears the
+    /// others; a name taken already gets the one-of's name in front
+    /// (`not_client_type_normal`).
+    fn optional_alternative(
+        &mut self,
+        arg: &Arg,
+        group: (u16, u16),
+        lead: Option<&str>,
+        anchor: Option<&(u16, String)>,
+        parent: &str,
+        enums: &mut Enums,
+    ) {
+        self.parent_hint = Some(parent.to_string());
+        self.optional(arg, Some(group), lead, anchor, enums);
+        self.parent_hint = None;
     }
 
     /// The parameters and the code writing one optional value into `a`.

@@ -95,10 +95,11 @@ impl Arg {
         }
     }
 
-    /// `numkeys`, `numfields`, `num-vertices`: a count the client writes
-    /// itself from the argument that follows.
+    /// `numkeys`, `numfields`, `BYPOLYGON num-vertices`: a count the
+    /// client writes itself (after its token, if any) from the argument
+    /// that follows.
     pub fn is_count(&self) -> bool {
-        self.kind == Kind::Int && self.token.is_none() && self.name.starts_with("num")
+        self.kind == Kind::Int && self.name.starts_with("num")
     }
 
     /// The argument's syntax, as the docs print it (`[EX seconds | PX ms]`).
