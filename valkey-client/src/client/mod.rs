@@ -405,7 +405,9 @@ impl Valkey {
             ConnectionUse::Blocking(timeout) => {
                 let deadline = self.deadline(options);
                 let mut call = Single::new(self, cmd, Mode::Blocking(timeout));
-                self.run(cmd.name(), &mut call, deadline, options).await
+                // Boxed, like the retries below: the shared path's future
+                // stays small, so moving it (into a `Call`'s box) is cheap.
+                Box::pin(self.run(cmd.name(), &mut call, deadline, options)).await
             }
             ConnectionUse::State(state) => Err(state.refusal()),
         }
@@ -419,14 +421,10 @@ impl Valkey {
             Ok(value) => return Ok(value),
             Err(err) => err,
         };
-        self.retry(
-            cmd.name(),
-            &mut Single::new(self, cmd, Mode::Shared),
-            deadline,
-            options,
-            err,
-        )
-        .await
+        // The retry state is large and rarely needed: on the heap, so the
+        // happy path's future stays small.
+        let mut call = Single::new(self, cmd, Mode::Shared);
+        Box::pin(self.retry(cmd.name(), &mut call, deadline, options, err)).await
     }
 
     /// Opens the connection under the retry policy: its backoff and

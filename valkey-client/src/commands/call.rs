@@ -49,8 +49,8 @@ pub(crate) mod sealed {
 #[must_use = "a Call does nothing until awaited"]
 pub struct Call<'a, C, T> {
     client: &'a C,
-    cmd: Cmd,
-    options: CallOptions,
+    /// The command and its options until the call is first polled.
+    parts: Option<(Cmd, CallOptions)>,
     /// The call once polled.
     running: Option<Running<'a, T>>,
     reply: PhantomData<fn() -> T>,
@@ -64,8 +64,7 @@ impl<'a, C, T> Call<'a, C, T> {
     pub(crate) fn new(client: &'a C, cmd: Cmd) -> Self {
         Call {
             client,
-            cmd,
-            options: CallOptions::default(),
+            parts: Some((cmd, CallOptions::default())),
             running: None,
             reply: PhantomData,
         }
@@ -73,34 +72,40 @@ impl<'a, C, T> Call<'a, C, T> {
 
     /// The overall deadline of this call: every attempt and backoff sleep.
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.options.timeout = Some(timeout);
+        if let Some((_, options)) = &mut self.parts {
+            options.timeout = Some(timeout);
+        }
         self
     }
 
     /// Retry this call even when it may have run and is not safe to repeat;
     /// see [`CallOptions::retry_non_idempotent`].
     pub fn retry_non_idempotent(mut self, allow: bool) -> Self {
-        self.options.retry_non_idempotent = Some(allow);
+        if let Some((_, options)) = &mut self.parts {
+            options.retry_non_idempotent = Some(allow);
+        }
         self
     }
 
     /// Every per-call option at once.
     pub fn with_options(mut self, options: CallOptions) -> Self {
-        self.options = options;
+        if let Some((_, o)) = &mut self.parts {
+            *o = options;
+        }
         self
     }
 
-    /// The command this call sends.
-    pub fn cmd(&self) -> &Cmd {
-        &self.cmd
+    /// The command this call sends; `None` once it has been polled.
+    pub fn cmd(&self) -> Option<&Cmd> {
+        self.parts.as_ref().map(|(cmd, _)| cmd)
     }
 }
 
 impl<C, T> std::fmt::Debug for Call<'_, C, T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Call")
-            .field("cmd", &self.cmd)
-            .field("options", &self.options)
+            .field("parts", &self.parts)
+            .field("running", &self.running.is_some())
             .finish()
     }
 }
@@ -111,15 +116,28 @@ impl<'a, C: sealed::Execute, T: FromValue + Send + 'static> Future for Call<'a, 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
         // Every field is Unpin, so the call is.
         let this = self.get_mut();
-        let running = this.running.get_or_insert_with(|| {
+        if this.running.is_none() {
+            let Some((cmd, options)) = this.parts.take() else {
+                return Poll::Ready(Err(crate::error::Error::new(
+                    crate::error::ErrorKind::Data,
+                    "a Call was polled after it completed",
+                )));
+            };
             let client = this.client;
-            let cmd = std::mem::replace(&mut this.cmd, Cmd::new(""));
-            let options = std::mem::take(&mut this.options);
-            Box::pin(async move {
+            this.running = Some(Box::pin(async move {
                 let value = client.execute_call(&cmd, &options).await?;
                 T::from_value(value)
-            })
-        });
-        running.as_mut().poll(cx)
+            }));
+        }
+        let Some(running) = this.running.as_mut() else {
+            return Poll::Pending;
+        };
+        let out = running.as_mut().poll(cx);
+        if out.is_ready() {
+            // A finished async block must not be polled again: a later poll
+            // finds neither parts nor a running call, and says so.
+            this.running = None;
+        }
+        out
     }
 }
