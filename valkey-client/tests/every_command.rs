@@ -560,7 +560,7 @@ async fn calls(c: &Valkey, log: &mut common::every_command::Log) {
         log.record("del", "del", r);
     }
     if log.wanted("delifeq") {
-        let r: valkey_client::Result<Value> = c.delifeq("k:delifeq", "v").await;
+        let r: valkey_client::Result<i64> = c.delifeq("k:delifeq", "v").await;
         log.record("delifeq", "delifeq", r);
     }
     if log.wanted("dump") {
@@ -1055,7 +1055,7 @@ async fn calls(c: &Valkey, log: &mut common::every_command::Log) {
         log.record("hscan_with", "hscan", r);
     }
     if log.wanted("hset") {
-        let r: valkey_client::Result<Value> = c.hset("k:hset", [("v", "v")]).await;
+        let r: valkey_client::Result<i64> = c.hset("k:hset", [("v", "v")]).await;
         log.record("hset", "hset", r);
     }
     if log.wanted("hsetex") {
@@ -1996,7 +1996,7 @@ async fn calls(c: &Valkey, log: &mut common::every_command::Log) {
         log.record("xtrim_with", "xtrim", r);
     }
     if log.wanted("zadd") {
-        let r: valkey_client::Result<Value> = c.zadd("k:zadd", [(0.01, "v")]).await;
+        let r: valkey_client::Result<i64> = c.zadd("k:zadd", [(0.01, "v")]).await;
         log.record("zadd", "zadd", r);
     }
     if log.wanted("zadd") {

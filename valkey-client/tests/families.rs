@@ -153,8 +153,8 @@ async fn strings_family(p: Protocol, c: &Valkey) -> Result<()> {
     );
 
     // DELIFEQ (Valkey 9): delete only when the value matches.
-    assert_eq!(c.delifeq::<i64>(&m1, "nope").await?, 0);
-    assert_eq!(c.delifeq::<i64>(&m1, "1").await?, 1);
+    assert_eq!(c.delifeq(&m1, "nope").await?, 0);
+    assert_eq!(c.delifeq(&m1, "1").await?, 1);
     assert_eq!(c.exists(&m1).await?, 0);
     Ok(())
 }

@@ -1886,14 +1886,7 @@ pub trait Commands: Sized {
     /// `DELIFEQ key value`
     ///
     /// Group: string; since 9.0.0.
-    fn delifeq<T: FromValue + Send + 'static>(
-        self,
-        key: impl ToArg,
-        value: impl ToArg,
-    ) -> Self::Reply<T>
-    where
-        Self: ReplyAs<T>,
-    {
+    fn delifeq(self, key: impl ToArg, value: impl ToArg) -> Self::Reply<i64> {
         let mut cmd = Cmd::new("DELIFEQ");
         cmd.push_arg(key);
         cmd.push_arg(value);
@@ -3658,14 +3651,7 @@ pub trait Commands: Sized {
     /// `HSET key field value [field value ...]`
     ///
     /// Group: hash; since 2.0.0.
-    fn hset<T: FromValue + Send + 'static>(
-        self,
-        key: impl ToArg,
-        data: impl ToArgs,
-    ) -> Self::Reply<T>
-    where
-        Self: ReplyAs<T>,
-    {
+    fn hset(self, key: impl ToArg, data: impl ToArgs) -> Self::Reply<i64> {
         let mut cmd = Cmd::new("HSET");
         cmd.push_arg(key);
         cmd.push_arg(&data);
@@ -6927,14 +6913,7 @@ pub trait Commands: Sized {
     /// `ZADD key [NX | XX] [GT | LT] [CH] [INCR] score member [score member ...]`
     ///
     /// Group: sorted-set; since 1.2.0.
-    fn zadd<T: FromValue + Send + 'static>(
-        self,
-        key: impl ToArg,
-        data: impl ToArgs,
-    ) -> Self::Reply<T>
-    where
-        Self: ReplyAs<T>,
-    {
+    fn zadd(self, key: impl ToArg, data: impl ToArgs) -> Self::Reply<i64> {
         let mut cmd = Cmd::new("ZADD");
         cmd.push_arg(key);
         cmd.push_arg(&data);

@@ -85,7 +85,7 @@ pub const NOT_GENERATED: &[(&str, &str)] = &[(
 /// RESP2 and RESP3.
 #[rustfmt::skip]
 const REPLIES: &[(&str, &str)] = &[
-    ("i64", "append bitcount bitop bitpos dbsize decr decrby del exists expire expireat \
+    ("i64", "hset zadd delifeq append bitcount bitop bitpos dbsize decr decrby del exists expire expireat \
              expiretime geoadd hdel hexists hincrby hlen hsetnx hstrlen incr incrby linsert \
              llen lpush lpushx lrem move msetnx persist pexpire pexpireat pexpiretime pfadd \
              pfcount pttl publish rpush rpushx sadd scard sdiffstore sinterstore sintercard \
