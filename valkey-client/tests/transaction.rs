@@ -17,16 +17,17 @@ use valkey_testkit::{Cluster, ClusterConfig, Server, ServerConfig};
 mod common;
 use common::{local, server_and_proxy, through};
 
-/// `n` from a GET of a counter (nil is 0).
+/// `n` from a GET of a counter (nil is 0), through the typed methods of
+/// the watched connection.
 async fn read_counter(w: &mut valkey_client::Watched<'_>, key: &str) -> valkey_client::Result<i64> {
-    let n: Option<i64> = w.request(&Cmd::new("GET").arg(key)).await?;
+    let n: Option<i64> = w.get(key).await?;
     Ok(n.unwrap_or(0))
 }
 
-/// A transaction that sets `key` to `value`.
+/// A transaction that sets `key` to `value` (a typed method queues it).
 fn set_tx(key: &str, value: i64) -> Transaction {
     let mut tx = Transaction::new();
-    tx.cmd("SET").arg(key).arg(value);
+    tx.set(key, value);
     tx
 }
 

@@ -23,7 +23,7 @@ use crate::error::Result;
 use crate::from_value::FromValue;
 use crate::pipeline::Pipeline;
 use crate::resp::Value;
-use crate::transaction::Transaction;
+use crate::transaction::{Transaction, Watched};
 
 impl call::sealed::Execute for Valkey {
     fn execute_call<'a>(
@@ -55,6 +55,7 @@ impl<T> ReplyAs<T> for &Valkey {}
 impl<T> ReplyAs<T> for &ValkeyCluster {}
 impl ReplyAs<()> for &mut Pipeline {}
 impl ReplyAs<()> for &mut Transaction {}
+impl<T> ReplyAs<T> for &mut Watched<'_> {}
 
 impl<'a> Commands for &'a Valkey {
     type Reply<T: FromValue + Send + 'static> = Call<'a, Valkey, T>;
@@ -106,5 +107,33 @@ impl<'a> Commands for &'a mut Transaction {
 
     fn send<T: FromValue + Send + 'static>(self, cmd: Cmd) -> &'a mut Transaction {
         self.add(&cmd)
+    }
+}
+
+/// Reads (and any other command) on the watched connection inside
+/// [`Valkey::watch`]'s closure, typed:
+///
+/// ```no_run
+/// # async fn demo(client: valkey_client::Valkey) -> valkey_client::Result<()> {
+/// use valkey_client::{Commands, Transaction};
+/// client
+///     .watch(["balance"], async |w| {
+///         let balance: i64 = w.get("balance").await?;
+///         let mut tx = Transaction::new();
+///         tx.set("balance", balance + 1);
+///         Ok(Some(tx))
+///     })
+///     .await?;
+/// # Ok(()) }
+/// ```
+impl<'a, 'w> Commands for &'a mut Watched<'w>
+where
+    'w: 'a,
+{
+    type Reply<T: FromValue + Send + 'static> =
+        std::pin::Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;
+
+    fn send<T: FromValue + Send + 'static>(self, cmd: Cmd) -> Self::Reply<T> {
+        Box::pin(async move { self.request::<T>(&cmd).await })
     }
 }
