@@ -2,7 +2,8 @@
 //! small.
 
 /// Bytes kept inline: a typical command (name, a key, a 64-byte value) fits,
-/// while a `Cmd` stays 128 bytes, cheap to move through a builder chain.
+/// while a `Cmd` stays 120 bytes (asserted in its tests), cheap to move through
+/// a builder chain.
 const INLINE: usize = 110;
 
 /// A byte buffer that lives inside its owner up to [`INLINE`] bytes and
