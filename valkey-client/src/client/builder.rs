@@ -76,16 +76,20 @@ impl ValkeyBuilder {
     }
 
     /// Takes address, credentials, database, TLS and protocol from a URL.
+    /// Settings given with this builder's own setters (`username`,
+    /// `password`, `db`, `tls`, `protocol`, `client_name`, the timeouts)
+    /// are kept whatever the order: they apply over the URL's.
     pub fn url(mut self, url: &str) -> Result<Self> {
-        self.options.config = ConnectionConfig::from_url(url)?;
+        self.options.rebase(ConnectionConfig::from_url(url)?);
         self.host = None;
         self.port = None;
         Ok(self)
     }
 
-    /// The whole connection configuration at once.
+    /// The whole connection configuration at once; settings given with
+    /// this builder's setters apply over it, as with [`ValkeyBuilder::url`].
     pub fn connection_config(mut self, config: ConnectionConfig) -> Self {
-        self.options.config = config;
+        self.options.rebase(config);
         self.host = None;
         self.port = None;
         self

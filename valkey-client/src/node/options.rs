@@ -5,6 +5,7 @@
 //!
 //! [`ValkeyBuilder`]: crate::ValkeyBuilder
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::ConnectionConfig;
@@ -39,7 +40,15 @@ pub(crate) struct NodeOptions {
     pub(crate) mux: MultiplexOptions,
     pub(crate) max_blocking_connections: usize,
     pub(crate) max_waiting_for_connection: usize,
+    /// The connection settings given with the builder's setters, kept to be
+    /// applied again over a URL or a whole config given later: settings
+    /// given in any order are all kept. Closures, so `Debug` of the options
+    /// can never show a password.
+    explicit: Vec<ConfigSetting>,
 }
+
+/// One connection setting given with a setter.
+type ConfigSetting = Arc<dyn Fn(ConnectionConfig) -> ConnectionConfig + Send + Sync>;
 
 impl NodeOptions {
     pub(crate) fn new(config: ConnectionConfig) -> NodeOptions {
@@ -51,11 +60,28 @@ impl NodeOptions {
             retry_non_idempotent: false,
             request_timeout: None,
             budget: Some(RetryBudget::default()),
+            explicit: Vec::new(),
             listener: None,
             mux: MultiplexOptions::default(),
             max_blocking_connections: DEFAULT_MAX_BLOCKING_CONNECTIONS,
             max_waiting_for_connection: DEFAULT_MAX_WAITING_FOR_CONNECTION,
         }
+    }
+
+    /// Applies a connection setting now, and again over any URL or config
+    /// given later (`rebase`).
+    pub(crate) fn set_config(
+        &mut self,
+        setting: impl Fn(ConnectionConfig) -> ConnectionConfig + Send + Sync + 'static,
+    ) {
+        self.config = setting(self.config.clone());
+        self.explicit.push(Arc::new(setting));
+    }
+
+    /// Takes `config` (from a URL, or given whole) as the base, with every
+    /// setting given with a setter applied over it.
+    pub(crate) fn rebase(&mut self, config: ConnectionConfig) {
+        self.config = self.explicit.iter().fold(config, |c, setting| setting(c));
     }
 
     /// The retry in force after resolving `retry`, `retry_on_error` and
@@ -84,43 +110,49 @@ macro_rules! node_option_setters {
     () => {
         /// The ACL user.
         pub fn username(mut self, username: impl Into<String>) -> Self {
-            self.options.config = self.options.config.username(username);
+            let username = username.into();
+            self.options
+                .set_config(move |c| c.username(username.clone()));
             self
         }
 
         /// The password.
         pub fn password(mut self, password: impl Into<String>) -> Self {
-            self.options.config = self.options.config.password(password);
+            let password = password.into();
+            self.options
+                .set_config(move |c| c.password(password.clone()));
             self
         }
 
         /// The database to select.
         pub fn db(mut self, db: i64) -> Self {
-            self.options.config = self.options.config.db(db);
+            self.options.set_config(move |c| c.db(db));
             self
         }
 
         /// TLS settings.
         pub fn tls(mut self, tls: $crate::config::TlsConfig) -> Self {
-            self.options.config = self.options.config.tls(tls);
+            self.options.set_config(move |c| c.tls(tls.clone()));
             self
         }
 
         /// The RESP version.
         pub fn protocol(mut self, protocol: $crate::config::Protocol) -> Self {
-            self.options.config = self.options.config.protocol(protocol);
+            self.options.set_config(move |c| c.protocol(protocol));
             self
         }
 
         /// The name given with `CLIENT SETNAME`.
         pub fn client_name(mut self, name: impl Into<String>) -> Self {
-            self.options.config = self.options.config.client_name(name);
+            let name = name.into();
+            self.options
+                .set_config(move |c| c.client_name(name.clone()));
             self
         }
 
         /// How long opening a connection may take (handshake included).
         pub fn connect_timeout(mut self, timeout: Option<std::time::Duration>) -> Self {
-            self.options.config = self.options.config.connect_timeout(timeout);
+            self.options.set_config(move |c| c.connect_timeout(timeout));
             self
         }
 
@@ -128,7 +160,8 @@ macro_rules! node_option_setters {
         /// connection with requests outstanding may stay silent before it is
         /// replaced.
         pub fn response_timeout(mut self, timeout: Option<std::time::Duration>) -> Self {
-            self.options.config = self.options.config.response_timeout(timeout);
+            self.options
+                .set_config(move |c| c.response_timeout(timeout));
             self
         }
 

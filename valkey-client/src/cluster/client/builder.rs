@@ -78,7 +78,8 @@ impl ValkeyClusterBuilder {
                 ));
             };
             if first {
-                self.options.config = config;
+                // The builder's own setters apply over the URL's settings.
+                self.options.rebase(config);
                 first = false;
             }
             self = self.seed(host, port);
