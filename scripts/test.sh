@@ -16,4 +16,4 @@ command -v stunnel >/dev/null || apt_ensure stunnel4:stunnel4
 cargo run -q -p valkey-testkit --bin valkey-testkit-install
 
 # Every optional feature on (serde_json), so its tests run too.
-cargo test --workspace --all-features "$@"
+cargo test --workspace --features valkey-client/serde_json "$@"
