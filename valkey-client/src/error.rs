@@ -309,6 +309,50 @@ impl Error {
         self.inner.delivery
     }
 
+    /// The call ran out of time ([`ErrorKind::Timeout`]).
+    pub fn is_timeout(&self) -> bool {
+        self.kind() == ErrorKind::Timeout
+    }
+
+    /// The connection failed or could not be opened (the
+    /// [`ErrorFamily::Connection`] kinds: I/O, authentication, loading,
+    /// too many clients).
+    pub fn is_connection(&self) -> bool {
+        self.family() == ErrorFamily::Connection
+    }
+
+    /// The server answered with an error reply ([`Error::server_error`]
+    /// has it).
+    pub fn is_server_error(&self) -> bool {
+        self.inner.server.is_some()
+    }
+
+    /// A transient failure that the same call may get past later: a lost
+    /// connection, a timeout, a server loading or out of clients, a cluster
+    /// in the middle of a change (`TRYAGAIN`, `CLUSTERDOWN`, `MASTERDOWN`).
+    /// Not a judgement on whether the command may run twice: for that, see
+    /// [`Error::may_have_run`].
+    pub fn is_retryable(&self) -> bool {
+        use ErrorKind::*;
+        matches!(
+            self.kind(),
+            Connection
+                | BusyLoading
+                | MaxConnections
+                | Timeout
+                | TryAgain
+                | ClusterDown
+                | MasterDown
+        )
+    }
+
+    /// The command may have run although no reply came
+    /// ([`Delivery::SentNoReply`]): repeating a command that is not safe to
+    /// repeat could apply it twice.
+    pub fn may_have_run(&self) -> bool {
+        self.delivery() == Delivery::SentNoReply
+    }
+
     /// The server's error code (`ERR`, `MOVED`, ...) for a server error reply.
     pub fn code(&self) -> Option<&str> {
         self.inner.server.as_ref().map(|s| s.code.as_str())
@@ -449,6 +493,26 @@ mod tests {
 
     fn server(line: &str) -> Error {
         Error::from_server(ServerError::from_line(line.as_bytes()))
+    }
+
+    #[test]
+    fn helpers_say_what_a_caller_can_do() {
+        let timeout = Error::new(ErrorKind::Timeout, "late").with_delivery(Delivery::SentNoReply);
+        assert!(timeout.is_timeout() && timeout.is_retryable() && timeout.may_have_run());
+        assert!(!timeout.is_connection() && !timeout.is_server_error());
+        let reset = Error::new(ErrorKind::Connection, "reset");
+        assert!(reset.is_connection() && reset.is_retryable() && !reset.may_have_run());
+        let auth = Error::new(ErrorKind::Authentication, "bad password");
+        assert!(auth.is_connection() && !auth.is_retryable());
+        let wrongtype = server("WRONGTYPE Operation against a key holding the wrong kind of value");
+        assert!(wrongtype.is_server_error() && !wrongtype.is_retryable());
+        let loading = server("LOADING Valkey is loading the dataset in memory");
+        assert!(
+            loading.is_server_error() && loading.is_retryable(),
+            "{:?}",
+            loading.kind()
+        );
+        assert!(server("TRYAGAIN Multiple keys request during rehashing").is_retryable());
     }
 
     #[test]
