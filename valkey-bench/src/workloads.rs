@@ -197,11 +197,11 @@ async fn concurrent(
         handles.push(tokio::spawn(async move {
             let mut done = 0u64;
             while done < per_task {
-                if done % 32 == 0 && Instant::now() >= deadline {
+                if done.is_multiple_of(32) && Instant::now() >= deadline {
                     break;
                 }
                 match &op {
-                    TaskOp::Mixed if done % 2 == 0 => {
+                    TaskOp::Mixed if done.is_multiple_of(2) => {
                         c.get(GET_KEY).await?;
                     }
                     TaskOp::Mixed => c.set(&set_key).await?,

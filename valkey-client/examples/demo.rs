@@ -64,33 +64,33 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 started.elapsed().as_millis()
             );
         }
-        if let Some(server) = server.as_mut() {
-            if i == 100 || i == 200 {
-                println!(
-                    "[{:>5} ms] restarting valkey-server (kill, then start again)",
-                    started.elapsed().as_millis()
-                );
-                server.kill();
-                let restart_at = Instant::now();
-                // The loop goes on while the server is down; its commands
-                // fail, are retried, and succeed once the server is back.
-                let restarter = async {
-                    tokio::time::sleep(Duration::from_millis(300)).await;
-                    server.restart().await
-                };
-                let work = async {
-                    let v: Option<String> = client.get("demo:1").await?;
-                    Ok::<_, valkey_client::Error>(v)
-                };
-                let (restarted, read) = tokio::join!(restarter, work);
-                restarted?;
-                println!(
-                    "[{:>5} ms] read across the restart: demo:1 = {:?} ({} ms after the kill; the kill lost unsaved data)",
-                    started.elapsed().as_millis(),
-                    read?,
-                    restart_at.elapsed().as_millis()
-                );
-            }
+        if let Some(server) = server.as_mut()
+            && (i == 100 || i == 200)
+        {
+            println!(
+                "[{:>5} ms] restarting valkey-server (kill, then start again)",
+                started.elapsed().as_millis()
+            );
+            server.kill();
+            let restart_at = Instant::now();
+            // The loop goes on while the server is down; its commands
+            // fail, are retried, and succeed once the server is back.
+            let restarter = async {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                server.restart().await
+            };
+            let work = async {
+                let v: Option<String> = client.get("demo:1").await?;
+                Ok::<_, valkey_client::Error>(v)
+            };
+            let (restarted, read) = tokio::join!(restarter, work);
+            restarted?;
+            println!(
+                "[{:>5} ms] read across the restart: demo:1 = {:?} ({} ms after the kill; the kill lost unsaved data)",
+                started.elapsed().as_millis(),
+                read?,
+                restart_at.elapsed().as_millis()
+            );
         }
     }
     // A server error reply keeps its code and message and is not retried.

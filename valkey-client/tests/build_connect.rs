@@ -31,10 +31,10 @@ fn counting_retries(
     let retries = Arc::new(AtomicUsize::new(0));
     let seen = retries.clone();
     let builder = builder.on_event(move |event| {
-        if let Event::Retry { command: c, .. } = event {
-            if *c == command {
-                seen.fetch_add(1, Ordering::Relaxed);
-            }
+        if let Event::Retry { command: c, .. } = event
+            && *c == command
+        {
+            seen.fetch_add(1, Ordering::Relaxed);
         }
     });
     (builder, retries)

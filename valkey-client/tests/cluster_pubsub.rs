@@ -57,10 +57,10 @@ fn channels_in(ranges: &[RangeInclusive<u16>], per_range: usize) -> Vec<Vec<Stri
         }
         let name = format!("sch:{i}");
         let slot = key_slot(name.as_bytes());
-        if let Some(r) = ranges.iter().position(|r| r.contains(&slot)) {
-            if found[r].len() < per_range {
-                found[r].push(name);
-            }
+        if let Some(r) = ranges.iter().position(|r| r.contains(&slot))
+            && found[r].len() < per_range
+        {
+            found[r].push(name);
         }
     }
     assert!(found.iter().all(|f| f.len() == per_range));

@@ -120,10 +120,10 @@ async fn numsub(admin: &mut Connection, channels: &[String]) -> Vec<i64> {
 async fn wait_all_subscribed(server: &Server, channels: &[String], limit: Duration) -> bool {
     let deadline = tokio::time::Instant::now() + limit;
     loop {
-        if let Ok(mut admin) = server.connect().await {
-            if numsub(&mut admin, channels).await.iter().all(|&n| n == 1) {
-                return true;
-            }
+        if let Ok(mut admin) = server.connect().await
+            && numsub(&mut admin, channels).await.iter().all(|&n| n == 1)
+        {
+            return true;
         }
         if tokio::time::Instant::now() >= deadline {
             return false;

@@ -120,10 +120,10 @@ impl Server {
         let deadline = Instant::now() + timeout;
         loop {
             let info = self.info("replication").await;
-            if let Ok(text) = &info {
-                if info_field(text, "master_link_status") == Some("up") {
-                    return Ok(());
-                }
+            if let Ok(text) = &info
+                && info_field(text, "master_link_status") == Some("up")
+            {
+                return Ok(());
             }
             if Instant::now() >= deadline {
                 return Err(io::Error::new(
@@ -218,15 +218,15 @@ impl Server {
         };
         if child.try_wait()?.is_none() {
             let shutdown = admin::call(self.port, &auth, &["SHUTDOWN", "NOSAVE", "NOW"]).await;
-            if let Err(e) = &shutdown {
-                if admin::reply_code(e).is_some() {
-                    // A server error reply (e.g. NOAUTH): fall back to a signal.
-                    let _ = Command::new("kill")
-                        .args(["-TERM", &self.last_pid.to_string()])
-                        .stdout(Stdio::null())
-                        .stderr(Stdio::null())
-                        .status();
-                }
+            if let Err(e) = &shutdown
+                && admin::reply_code(e).is_some()
+            {
+                // A server error reply (e.g. NOAUTH): fall back to a signal.
+                let _ = Command::new("kill")
+                    .args(["-TERM", &self.last_pid.to_string()])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status();
             }
             let deadline = Instant::now() + STOP_TIMEOUT;
             while child.try_wait()?.is_none() {

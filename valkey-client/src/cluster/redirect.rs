@@ -94,7 +94,7 @@ pub fn decide(
             Some(to) => Action::Moved {
                 to,
                 wait_refresh: reinitialize_steps > 0
-                    && (moved_since_refresh + 1) % reinitialize_steps == 0,
+                    && (moved_since_refresh + 1).is_multiple_of(reinitialize_steps),
             },
             None => Action::Return,
         },

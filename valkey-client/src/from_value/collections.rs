@@ -39,7 +39,7 @@ fn is_array(value: &Value) -> bool {
 
 /// The number of pairs in a flat array of `len` elements.
 fn flat_pairs(len: usize, wanted: &str) -> Result<usize> {
-    if len % 2 == 0 {
+    if len.is_multiple_of(2) {
         Ok(len / 2)
     } else {
         Err(data(format!(

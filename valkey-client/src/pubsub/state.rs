@@ -158,10 +158,10 @@ impl Ticket {
     pub(crate) fn confirm(&self, n: usize) {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         state.0 = state.0.saturating_sub(n);
-        if state.0 == 0 {
-            if let Some(tx) = state.1.take() {
-                let _ = tx.send(Ok(()));
-            }
+        if state.0 == 0
+            && let Some(tx) = state.1.take()
+        {
+            let _ = tx.send(Ok(()));
         }
     }
 

@@ -212,12 +212,11 @@ impl Conns {
     /// Drops the connection to node `i` after a failure that was not a server error
     /// reply: the stream may be in doubt.
     fn forget_on_failure<T>(&mut self, i: usize, result: &io::Result<T>) {
-        if let Err(e) = result {
-            if admin::reply_code(e).is_none() {
-                if let Some(slot) = self.conns.get_mut(i) {
-                    *slot = None;
-                }
-            }
+        if let Err(e) = result
+            && admin::reply_code(e).is_none()
+            && let Some(slot) = self.conns.get_mut(i)
+        {
+            *slot = None;
         }
     }
 }

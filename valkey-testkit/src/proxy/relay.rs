@@ -269,15 +269,15 @@ async fn replies(
                 let index = received;
                 received += 1;
                 let target = *lock(&conn.target);
-                if let Some((at, fault)) = target {
-                    if at == index {
-                        cut = true;
-                        if fault == Fault::MidReply {
-                            let keep = (bytes.len() / 2).max(1);
-                            batch.push(bytes.slice(..keep));
-                        }
-                        continue;
+                if let Some((at, fault)) = target
+                    && at == index
+                {
+                    cut = true;
+                    if fault == Fault::MidReply {
+                        let keep = (bytes.len() / 2).max(1);
+                        batch.push(bytes.slice(..keep));
                     }
+                    continue;
                 }
             }
             batch.push(bytes);

@@ -64,10 +64,11 @@ impl Server {
     /// Sends SIGCONT to a frozen process that is about to be stopped or killed, so
     /// that it can answer `SHUTDOWN` and no stopped process is left behind.
     pub(super) fn thaw_before_exit(&mut self) {
-        if self.frozen.swap(false, Ordering::SeqCst) && self.child.is_some() {
-            if let Err(e) = signal(self.last_pid, "CONT") {
-                tracing::warn!("thawing server on port {}: {e}", self.port);
-            }
+        if self.frozen.swap(false, Ordering::SeqCst)
+            && self.child.is_some()
+            && let Err(e) = signal(self.last_pid, "CONT")
+        {
+            tracing::warn!("thawing server on port {}: {e}", self.port);
         }
     }
 

@@ -28,7 +28,7 @@ impl Shared {
     ) -> Result<Value> {
         let name = cmd.name();
         let args: Vec<&[u8]> = cmd.arg_iter().skip(1).collect();
-        if group == 0 || args.len() % group != 0 {
+        if group == 0 || !args.len().is_multiple_of(group) {
             return Err(Error::new(
                 ErrorKind::Data,
                 format!("{name} takes its arguments in groups of {group}"),

@@ -78,10 +78,10 @@ impl View {
         if readonly && *read_from != ReadFrom::Primary {
             let shard = &self.map.shards()[i];
             let turn = turn.fetch_add(1, Ordering::Relaxed);
-            if let Some(info) = pick(shard, read_from, true, turn) {
-                if let Some(node) = self.nodes.get(&node_key(&info.host, info.port)) {
-                    return Some(node);
-                }
+            if let Some(info) = pick(shard, read_from, true, turn)
+                && let Some(node) = self.nodes.get(&node_key(&info.host, info.port))
+            {
+                return Some(node);
             }
         }
         self.primaries.get(i)?.as_ref()

@@ -216,19 +216,20 @@ impl Link {
                 self.forget(kind, &names, user);
                 // Subscribes on their way: confirmed, then dropped.
                 for entry in &mut c.in_flight {
-                    if let Entry::Job { job, .. } = entry {
-                        if job.kind == kind && job.subscribe {
-                            let hit: Vec<Bytes> = job
-                                .names
-                                .iter()
-                                .filter(|n| names.contains(n))
-                                .cloned()
-                                .collect();
-                            if let Some(gap) = &job.gap {
-                                gap.forget(kind, &hit, &self.addr, &self.shared);
-                            }
-                            job.cancelled.extend(hit);
+                    if let Entry::Job { job, .. } = entry
+                        && job.kind == kind
+                        && job.subscribe
+                    {
+                        let hit: Vec<Bytes> = job
+                            .names
+                            .iter()
+                            .filter(|n| names.contains(n))
+                            .cloned()
+                            .collect();
+                        if let Some(gap) = &job.gap {
+                            gap.forget(kind, &hit, &self.addr, &self.shared);
                         }
+                        job.cancelled.extend(hit);
                     }
                 }
                 Job::unsubscribe(kind, names, done, user)

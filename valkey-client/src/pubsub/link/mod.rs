@@ -107,13 +107,13 @@ impl Target {
 
     /// The configuration for reconnect attempt `failures`.
     fn next(&mut self, failures: u32) -> ConnectionConfig {
-        if let Target::AnyNode { cluster, current } = self {
-            if failures >= 2 {
-                cluster.trigger_topology_refresh();
-                let addr = current.addr().to_string();
-                if let Some(other) = cluster.other_primary_config(&addr, failures as usize) {
-                    *current = other;
-                }
+        if let Target::AnyNode { cluster, current } = self
+            && failures >= 2
+        {
+            cluster.trigger_topology_refresh();
+            let addr = current.addr().to_string();
+            if let Some(other) = cluster.other_primary_config(&addr, failures as usize) {
+                *current = other;
             }
         }
         self.config().clone()

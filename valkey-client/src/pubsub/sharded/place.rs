@@ -126,10 +126,10 @@ impl Router {
     pub(super) async fn verify(&mut self) {
         let mut moves: Vec<(Bytes, String)> = Vec::new();
         for (name, addr) in &self.placed {
-            if let Some((host, port)) = self.cluster.slot_primary_addr(key_slot(name)) {
-                if key(&host, port) != *addr {
-                    moves.push((name.clone(), addr.clone()));
-                }
+            if let Some((host, port)) = self.cluster.slot_primary_addr(key_slot(name))
+                && key(&host, port) != *addr
+            {
+                moves.push((name.clone(), addr.clone()));
             }
         }
         if moves.is_empty() {

@@ -75,19 +75,18 @@ impl Link {
     /// A confirmation: the next one the oldest command awaits, or the
     /// server dropping a subscription on its own.
     fn confirmed(&mut self, c: &mut Conn, kind: Kind, subscribed: bool, name: Bytes) {
-        if let Some(Entry::Job { job, confirmed }) = c.in_flight.front_mut() {
-            if job.kind == kind
-                && job.subscribe == subscribed
-                && job.names.get(*confirmed) == Some(&name)
+        if let Some(Entry::Job { job, confirmed }) = c.in_flight.front_mut()
+            && job.kind == kind
+            && job.subscribe == subscribed
+            && job.names.get(*confirmed) == Some(&name)
+        {
+            *confirmed += 1;
+            if *confirmed == job.names.len()
+                && let Some(Entry::Job { job, .. }) = c.in_flight.pop_front()
             {
-                *confirmed += 1;
-                if *confirmed == job.names.len() {
-                    if let Some(Entry::Job { job, .. }) = c.in_flight.pop_front() {
-                        self.job_done(c, job);
-                    }
-                }
-                return;
+                self.job_done(c, job);
             }
+            return;
         }
         if !subscribed && self.wanted.get(kind).contains(&name) {
             self.dropped_by_server(c, kind, name);
