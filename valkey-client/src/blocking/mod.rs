@@ -6,7 +6,7 @@
 //! topology refreshes going; a call runs the async client's future to
 //! completion on the calling thread, the way `reqwest::blocking` does. So
 //! the retry policy, deadlines, pipelines and every typed method of
-//! [`Commands`](crate::Commands) behave exactly as in the async clients.
+//! [`Commands`] behave exactly as in the async clients.
 //!
 //! Called from inside a tokio runtime (where blocking the thread would
 //! stall the runtime's other tasks), every constructor and call returns an
