@@ -2,6 +2,7 @@
 //! their options builders and enums, and a test calling every method.
 
 mod emit;
+mod enums;
 mod model;
 mod names;
 
@@ -9,7 +10,7 @@ use std::fmt::Write as _;
 
 use serde_json::Value as Json;
 
-use emit::Enums;
+use enums::Enums;
 use model::Command;
 
 /// What the generator writes: the library module and the test.
