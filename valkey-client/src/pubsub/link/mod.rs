@@ -249,34 +249,31 @@ impl Link {
     /// is gone.
     async fn reconnect(&mut self, mut quiet: bool) -> Option<Connection> {
         loop {
-            if std::mem::take(&mut quiet) {
-                let config = self.target.next(0);
-                match self.while_offline(Connection::connect(&config)).await? {
-                    Ok(conn) => return Some(conn),
-                    Err(err) => {
-                        self.report(Report::Down {
-                            addr: self.addr.clone(),
-                            error: err.clone(),
-                        });
-                        self.last_error = Some(err);
-                    }
-                }
+            // A quiet first attempt goes at once to the usual address; every
+            // other one waits out the backoff first, and may move on to
+            // another address.
+            let attempt = if std::mem::take(&mut quiet) {
+                0
+            } else {
+                self.failures = self.failures.saturating_add(1);
+                let wait = reconnect_wait(&mut *self.backoff, self.failures);
+                let error = self
+                    .last_error
+                    .clone()
+                    .unwrap_or_else(|| Error::new(ErrorKind::Connection, "not connected"));
+                self.shared.emit(Event::Reconnecting {
+                    addr: &self.addr,
+                    attempt: self.failures,
+                    wait,
+                    error: &error,
+                });
+                self.while_offline(tokio::time::sleep(wait)).await?;
+                self.failures
+            };
+            let config = self.target.next(attempt);
+            if attempt > 0 {
+                self.addr = config.addr().to_string();
             }
-            self.failures = self.failures.saturating_add(1);
-            let wait = reconnect_wait(&mut *self.backoff, self.failures);
-            let error = self
-                .last_error
-                .clone()
-                .unwrap_or_else(|| Error::new(ErrorKind::Connection, "not connected"));
-            self.shared.emit(Event::Reconnecting {
-                addr: &self.addr,
-                attempt: self.failures,
-                wait,
-                error: &error,
-            });
-            self.while_offline(tokio::time::sleep(wait)).await?;
-            let config = self.target.next(self.failures);
-            self.addr = config.addr().to_string();
             match self.while_offline(Connection::connect(&config)).await? {
                 Ok(conn) => return Some(conn),
                 Err(err) => {
