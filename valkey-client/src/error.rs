@@ -60,8 +60,22 @@ pub enum ErrorKind {
     /// `MASTERDOWN`: the replica lost its primary.
     MasterDown,
     // Client side.
-    /// A bad argument given by the caller, or a reply of an unexpected type.
+    /// A bad argument given by the caller, or a reply that does not convert
+    /// to the type asked for.
     Data,
+    /// A client setting that cannot work: a cluster client without seeds, a
+    /// client built outside a tokio runtime, a blocking client called
+    /// inside one, a pipeline larger than the connection allows. Nothing was
+    /// sent; fix the configuration or the call.
+    Config,
+    /// A connection URL that does not parse or holds something this client
+    /// cannot honour. The message names the problem and never the password.
+    InvalidUrl,
+    /// TLS could not be set up: PEM text without a usable certificate or
+    /// key, an invalid server name, or the server's certificate rejected
+    /// during the handshake. Retrying does not help until the certificates
+    /// or the settings change.
+    Tls,
     /// Misuse of a subscribed connection.
     PubSub,
     /// A watched key changed, or a connection broke while watching.
@@ -107,8 +121,8 @@ impl ErrorKind {
             | Moved | Ask | TryAgain | CrossSlot | ClusterDown | MasterDown => {
                 ErrorFamily::Response
             }
-            Data | PubSub | Watch | InvalidResponse | Cluster | SlotNotCovered
-            | StatefulCommand => ErrorFamily::ClientSide,
+            Data | Config | InvalidUrl | Tls | PubSub | Watch | InvalidResponse | Cluster
+            | SlotNotCovered | StatefulCommand => ErrorFamily::ClientSide,
         }
     }
 
@@ -193,6 +207,9 @@ impl ErrorKind {
             ClusterDown => "cluster down",
             MasterDown => "primary down",
             Data => "invalid data",
+            Config => "invalid configuration",
+            InvalidUrl => "invalid connection URL",
+            Tls => "TLS setup failed",
             PubSub => "pub/sub misuse",
             Watch => "watched key changed",
             InvalidResponse => "invalid response from server",
@@ -669,5 +686,30 @@ mod tests {
             std::mem::size_of::<Result<()>>(),
             std::mem::size_of::<usize>()
         );
+    }
+
+    #[test]
+    fn setup_errors_have_their_own_kinds_and_say_each_thing_once() {
+        let url = crate::ConnectionConfig::from_url("http://127.0.0.1").unwrap_err();
+        assert_eq!(url.kind(), ErrorKind::InvalidUrl);
+        assert_eq!(
+            url.to_string(),
+            "invalid connection URL: unsupported scheme `http` (expected valkey, valkeys, redis, \
+             rediss or unix)"
+        );
+        let tls = crate::TlsConfig::new()
+            .ca_cert_pem("no certificate here")
+            .rustls_config()
+            .unwrap_err();
+        assert_eq!(tls.kind(), ErrorKind::Tls);
+        assert_eq!(
+            tls.to_string(),
+            "TLS setup failed: CA certificate: no certificate found in the PEM text"
+        );
+        for kind in [ErrorKind::Config, ErrorKind::InvalidUrl, ErrorKind::Tls] {
+            assert_eq!(kind.family(), ErrorFamily::ClientSide);
+            let err = Error::new(kind, "x");
+            assert!(!err.is_retryable() && !err.is_connection() && !err.closes_connection());
+        }
     }
 }

@@ -241,7 +241,7 @@ async fn a_pipeline_shares_the_connection_and_gets_its_replies_in_order() {
         pipe.cmd("INCR").arg("p");
     }
     let err = conn.send_pipeline(&mut pipe, None).await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Data, "{err}");
+    assert_eq!(err.kind(), ErrorKind::Config, "{err}");
     let got = conn.send(&Cmd::new("GET").arg("p"), None).await.unwrap();
     assert_eq!(got.as_str(), Some("6"));
 }

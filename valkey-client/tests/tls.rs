@@ -33,12 +33,12 @@ async fn certificate_that_does_not_verify_is_refused() {
     let err = Connection::connect(&tls_config(&tls, "127.0.0.1", tls.other_ca_cert_pem()))
         .await
         .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Connection, "{err}");
+    assert_eq!(err.kind(), ErrorKind::Tls, "{err}");
     assert!(err.to_string().contains("TLS handshake"), "{err}");
     // The default roots (Mozilla's) do not know the test CA either.
     let default_roots = ConnectionConfig::tcp("127.0.0.1", tls.port()).tls(TlsConfig::new());
     let err = Connection::connect(&default_roots).await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Connection, "{err}");
+    assert_eq!(err.kind(), ErrorKind::Tls, "{err}");
     // A trusted CA but a name the certificate does not carry.
     let wrong_name = ConnectionConfig::tcp("127.0.0.1", tls.port()).tls(
         TlsConfig::new()
@@ -46,7 +46,7 @@ async fn certificate_that_does_not_verify_is_refused() {
             .server_name("not-the-server.example"),
     );
     let err = Connection::connect(&wrong_name).await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Connection, "{err}");
+    assert_eq!(err.kind(), ErrorKind::Tls, "{err}");
 }
 
 #[tokio::test]
@@ -89,6 +89,6 @@ async fn bad_tls_configuration_is_a_clear_error() {
     let config = ConnectionConfig::tcp("127.0.0.1", 1)
         .tls(TlsConfig::new().ca_cert_pem("not a certificate"));
     let err = Connection::connect(&config).await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Data, "{err}");
+    assert_eq!(err.kind(), ErrorKind::Tls, "{err}");
     assert!(err.to_string().contains("CA certificate"), "{err}");
 }

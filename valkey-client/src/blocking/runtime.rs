@@ -70,7 +70,7 @@ impl PrivateRuntime {
 fn refuse_inside_runtime() -> Result<()> {
     if tokio::runtime::Handle::try_current().is_ok() {
         return Err(Error::new(
-            ErrorKind::Data,
+            ErrorKind::Config,
             "the blocking client was called inside an async runtime, where it would block the \
              runtime's thread; use the async client (valkey_client::Valkey) there",
         ));

@@ -110,7 +110,7 @@ fn certs(pem: &[u8], what: &str) -> Result<Vec<CertificateDer<'static>>> {
         .map_err(|e| tls_error(&format!("{what} is not valid PEM"), e))?;
     if certs.is_empty() {
         return Err(Error::new(
-            ErrorKind::Data,
+            ErrorKind::Tls,
             format!("{what}: no certificate found in the PEM text"),
         ));
     }
@@ -118,7 +118,7 @@ fn certs(pem: &[u8], what: &str) -> Result<Vec<CertificateDer<'static>>> {
 }
 
 fn tls_error(what: &str, e: impl std::error::Error + Send + Sync + 'static) -> Error {
-    Error::new(ErrorKind::Data, format!("TLS configuration: {what}")).with_source(e)
+    Error::new(ErrorKind::Tls, what.to_string()).with_source(e)
 }
 
 impl std::fmt::Debug for TlsConfig {

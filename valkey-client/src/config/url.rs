@@ -9,10 +9,7 @@ use super::{ConnectionConfig, DEFAULT_PORT, Protocol, TlsConfig};
 use crate::error::{Error, ErrorKind, Result};
 
 fn invalid(problem: impl std::fmt::Display) -> Error {
-    Error::new(
-        ErrorKind::Data,
-        format!("invalid connection URL: {problem}"),
-    )
+    Error::new(ErrorKind::InvalidUrl, problem.to_string())
 }
 
 fn decode(part: &str, what: &str) -> Result<String> {
@@ -144,7 +141,7 @@ mod tests {
         match parse(url) {
             Ok(c) => panic!("{url} parsed as {c:?}"),
             Err(e) => {
-                assert_eq!(e.kind(), ErrorKind::Data);
+                assert_eq!(e.kind(), ErrorKind::InvalidUrl);
                 e.to_string()
             }
         }

@@ -33,7 +33,7 @@ impl Stream {
                 .map(Stream::Unix)
                 .map_err(|e| Error::io(format!("connect to {}", config.addr), e)),
             (Addr::Unix(_), Some(_)) => Err(Error::new(
-                ErrorKind::Data,
+                ErrorKind::Config,
                 "TLS over a Unix socket is not supported",
             )),
             (Addr::Tcp { host, port }, None) => {
@@ -45,7 +45,7 @@ impl Stream {
                 // before touching the network.
                 let name = tls.server_name_override().unwrap_or(host);
                 let name = ServerName::try_from(name.to_string()).map_err(|e| {
-                    Error::new(ErrorKind::Data, format!("invalid TLS server name `{name}`"))
+                    Error::new(ErrorKind::Tls, format!("invalid server name `{name}`"))
                         .with_source(e)
                 })?;
                 let connector = tokio_rustls::TlsConnector::from(tls.rustls_config()?);
@@ -53,10 +53,22 @@ impl Stream {
                 let stream = connector
                     .connect(name, tcp)
                     .await
-                    .map_err(|e| Error::io(format!("TLS handshake with {}", config.addr), e))?;
+                    .map_err(|e| handshake_error(&config.addr, e))?;
                 Ok(Stream::Tls(Box::new(stream)))
             }
         }
+    }
+}
+
+/// A handshake the server's certificate (or ours) failed is a TLS error,
+/// which no retry gets past; anything else on the wire is a connection
+/// error like any other.
+fn handshake_error(addr: &Addr, e: std::io::Error) -> Error {
+    let context = format!("TLS handshake with {addr}");
+    if e.get_ref().is_some_and(|inner| inner.is::<rustls::Error>()) {
+        Error::new(ErrorKind::Tls, context).with_source(e)
+    } else {
+        Error::io(context, e)
     }
 }
 

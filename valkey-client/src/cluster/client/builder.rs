@@ -73,7 +73,7 @@ impl ValkeyClusterBuilder {
             let config = ConnectionConfig::from_url(url.as_ref())?;
             let Addr::Tcp { host, port } = config.addr().clone() else {
                 return Err(Error::new(
-                    ErrorKind::Data,
+                    ErrorKind::Config,
                     "a cluster seed must be a TCP address, not a Unix socket",
                 ));
             };
@@ -177,13 +177,13 @@ impl ValkeyClusterBuilder {
     pub fn build_lazy(self) -> Result<ValkeyCluster> {
         if self.seeds.is_empty() {
             return Err(Error::new(
-                ErrorKind::Data,
+                ErrorKind::Config,
                 "a cluster client needs at least one seed node (ValkeyClusterBuilder::seed)",
             ));
         }
         if tokio::runtime::Handle::try_current().is_err() {
             return Err(Error::new(
-                ErrorKind::Data,
+                ErrorKind::Config,
                 "a cluster client must be built within a tokio runtime",
             ));
         }

@@ -486,7 +486,7 @@ impl Multiplexed {
         }
         let Some(permits) = u32::try_from(n).ok().filter(|&p| p <= shared.max_in_flight) else {
             return Err(Error::new(
-                ErrorKind::Data,
+                ErrorKind::Config,
                 format!(
                     "a pipeline of {n} commands exceeds this connection's max_in_flight ({})",
                     shared.max_in_flight
