@@ -1,6 +1,6 @@
 //! Feeds arbitrary strings to the connection URL parser
 //! (`ConnectionConfig::from_url` and `str::parse`), checking that it never
-//! panics, that both entry points agree, that every error is a `Data` error,
+//! panics, that both entry points agree, that every error is an `InvalidUrl` error,
 //! and, for every URL the `url` crate parses too:
 //!
 //! - an accepted URL gives the address, port, TLS, database, user and
@@ -194,7 +194,7 @@ fuzz_target!(|data: &[u8]| {
         _ => panic!("{s:?}: from_url and parse disagree"),
     }
     if let Err(e) = &result {
-        assert_eq!(e.kind(), ErrorKind::Data, "{s:?}: {e}");
+        assert_eq!(e.kind(), ErrorKind::InvalidUrl, "{s:?}: {e}");
     }
     // The URL as the `url` crate reads it, to know what the config must hold.
     let Ok(url) = url::Url::parse(s) else {
