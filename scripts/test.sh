@@ -15,5 +15,5 @@ command -v stunnel >/dev/null || apt_ensure stunnel4:stunnel4
 # Install (or find) valkey-server once, before tests start in parallel.
 cargo run -q -p valkey-testkit --bin valkey-testkit-install
 
-# Every optional feature on (serde_json), so its tests run too.
-cargo test --workspace --features valkey-client/serde_json "$@"
+# The optional features with tests of their own (serde_json, metrics) on.
+cargo test --workspace --features valkey-client/serde_json,valkey-client/metrics "$@"

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! valkey-bench compare [--port P] [--reps 10] [--quick] [--only a,b,c,d,g] [--no-callgrind] [--no-redis-benchmark] [--out DIR]
-//! valkey-bench instr --client NAME --port P --ops N [--workload seq|tasks|gets|pipe]
+//! valkey-bench instr --client NAME --port P --ops N [--workload seq|tasks|gets|pipe] [--tracing] [--metrics-recorder]
 //! ```
 //!
 //! `compare` starts its own server (pinned to core 0, itself to core 1 when
@@ -226,7 +226,8 @@ fn main() -> Result<()> {
             eprintln!(
                 "usage: valkey-bench compare [--port P] [--reps N] [--quick] [--only a,b,c,d,g] [--no-callgrind] \
                  [--no-redis-benchmark] [--out DIR]\n       \
-                 valkey-bench instr --client NAME --port P --ops N [--workload seq|tasks|gets|pipe]"
+                 valkey-bench instr --client NAME --port P --ops N [--workload seq|tasks|gets|pipe] \
+                 [--tracing] [--metrics-recorder]"
             );
             std::process::exit(2);
         }
@@ -253,6 +254,18 @@ async fn instr(args: &[String]) -> Result<()> {
     let ops: u64 = option(args, "--ops")
         .unwrap_or_else(|| "0".into())
         .parse()?;
+    // What observability costs: `--tracing` installs a subscriber that
+    // takes every span and event (the registry, as any `tracing_subscriber`
+    // setup does); `--metrics-recorder` a recorder for the `metrics` feature.
+    if flag(args, "--tracing") {
+        tracing::subscriber::set_global_default(tracing_subscriber::registry())?;
+    }
+    if flag(args, "--metrics-recorder") {
+        #[cfg(feature = "metrics")]
+        metrics_util::debugging::DebuggingRecorder::new().install()?;
+        #[cfg(not(feature = "metrics"))]
+        return Err("--metrics-recorder needs a build with --features metrics".into());
+    }
     let mut client = Client::connect(kind, port).await?;
     workloads::prepare(&mut client).await?;
     match option(args, "--workload").as_deref().unwrap_or("seq") {

@@ -184,6 +184,43 @@ impl ErrorKind {
         }
     }
 
+    /// The kind's name as written here (`"Timeout"`, `"Connection"`), for
+    /// logs, span attributes (`error.type`) and metric labels.
+    pub fn name(self) -> &'static str {
+        use ErrorKind::*;
+        match self {
+            Connection => "Connection",
+            Authentication => "Authentication",
+            Authorization => "Authorization",
+            BusyLoading => "BusyLoading",
+            MaxConnections => "MaxConnections",
+            Timeout => "Timeout",
+            Response => "Response",
+            NoScript => "NoScript",
+            OutOfMemory => "OutOfMemory",
+            ExecAbort => "ExecAbort",
+            ReadOnly => "ReadOnly",
+            NoPermission => "NoPermission",
+            Module => "Module",
+            Moved => "Moved",
+            Ask => "Ask",
+            TryAgain => "TryAgain",
+            CrossSlot => "CrossSlot",
+            ClusterDown => "ClusterDown",
+            MasterDown => "MasterDown",
+            Data => "Data",
+            Config => "Config",
+            InvalidUrl => "InvalidUrl",
+            Tls => "Tls",
+            PubSub => "PubSub",
+            Watch => "Watch",
+            InvalidResponse => "InvalidResponse",
+            Cluster => "Cluster",
+            SlotNotCovered => "SlotNotCovered",
+            StatefulCommand => "StatefulCommand",
+        }
+    }
+
     fn describe(self) -> &'static str {
         use ErrorKind::*;
         match self {

@@ -51,6 +51,8 @@ pub mod config;
 pub mod connection;
 pub mod error;
 mod from_value;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 mod node;
 mod pipeline;
 // pub/sub (issue 10, part 4)
@@ -59,6 +61,7 @@ pub mod resp;
 pub mod retry;
 mod scan;
 mod script;
+mod telemetry;
 mod transaction;
 
 pub use backoff::{

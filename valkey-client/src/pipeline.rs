@@ -198,6 +198,26 @@ impl Pipeline {
         self.needs_use_check = false;
     }
 
+    /// What the pipeline is called in a call's span and metrics: `MULTI`
+    /// when it is one `MULTI ... EXEC` transaction, else `PIPELINE`.
+    pub(crate) fn operation_name(&mut self) -> &'static str {
+        if !self.needs_use_check {
+            return "PIPELINE";
+        }
+        // Closes the last command, so it decodes.
+        self.close_command();
+        let n = self.len();
+        let is = |i: usize, name: &str| {
+            self.command(i)
+                .is_some_and(|c| c.name().eq_ignore_ascii_case(name))
+        };
+        if n >= 2 && is(0, "MULTI") && is(n - 1, "EXEC") {
+            "MULTI"
+        } else {
+            "PIPELINE"
+        }
+    }
+
     /// How the pipeline may use a shared connection (see
     /// [`command::connection_use`]): an error for a connection-state command,
     /// unless the pipeline is exactly one `MULTI ... EXEC` transaction, which

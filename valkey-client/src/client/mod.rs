@@ -18,6 +18,8 @@ use crate::from_value::FromValue;
 use crate::pipeline::Pipeline;
 use crate::resp::Value;
 use crate::retry::Retry;
+use crate::telemetry::{self, CallScope};
+use tracing::{Instrument, Span};
 
 pub use builder::ValkeyBuilder;
 
@@ -324,9 +326,16 @@ impl Valkey {
         pipe: &mut Pipeline,
         options: &CallOptions,
     ) -> Result<Vec<Result<Value>>> {
+        let operation = pipe.operation_name();
+        let call = self.call_scope(|| operation, || operation.as_bytes());
+        telemetry::record_batch_size(call.span(), pipe.len());
         let deadline = self.deadline(options);
-        self.pipeline_until(pipe, deadline, self.opted_in(options))
-            .await
+        let result = self
+            .pipeline_until(pipe, deadline, self.opted_in(options))
+            .instrument(call.span().clone())
+            .await;
+        call.finish(&result);
+        result
     }
 
     /// Runs a pipeline like [`Valkey::pipeline`] and converts its replies
@@ -399,32 +408,75 @@ impl Valkey {
             .and_then(|limit| Instant::now().checked_add(limit))
     }
 
+    /// Runs one command for a caller, as one call: its span, its metrics.
     pub(crate) async fn execute(&self, cmd: &Cmd, options: &CallOptions) -> Result<Value> {
-        match command::connection_use(cmd) {
-            ConnectionUse::Shared => self.execute_shared(cmd, options).await,
+        let call = self.call_scope(|| cmd.name(), || cmd.name_bytes());
+        let result = match command::connection_use(cmd) {
+            ConnectionUse::Shared => {
+                let deadline = self.deadline(options);
+                // The happy path: one attempt, no retry state built, the
+                // span not entered (the first attempt reports no event).
+                match self.attempt(cmd, deadline).await {
+                    Ok(value) => Ok(value),
+                    Err(err) => {
+                        let retry = self.retry_shared(cmd, options, deadline, err, call.span());
+                        // The retry state is large and rarely needed: on the
+                        // heap, so the happy path's future stays small.
+                        Box::pin(retry).await
+                    }
+                }
+            }
             ConnectionUse::Blocking(timeout) => {
                 let deadline = self.deadline(options);
-                let mut call = Single::new(self, cmd, Mode::Blocking(timeout));
+                let mut single = Single::new(self, cmd, Mode::Blocking(timeout));
                 // Boxed, like the retries below: the shared path's future
                 // stays small, so moving it (into a `Call`'s box) is cheap.
-                Box::pin(self.run(cmd.name(), &mut call, deadline, options)).await
+                let run = self.run(cmd.name(), &mut single, deadline, options);
+                Box::pin(run.instrument(call.span().clone())).await
             }
             ConnectionUse::State(state) => Err(state.refusal()),
-        }
+        };
+        call.finish(&result);
+        result
     }
 
-    /// Runs a command on the shared connection, under the retry policy.
-    async fn execute_shared(&self, cmd: &Cmd, options: &CallOptions) -> Result<Value> {
-        let deadline = self.deadline(options);
-        // The happy path: one attempt, no retry state built.
-        let err = match self.attempt(cmd, deadline).await {
-            Ok(value) => return Ok(value),
-            Err(err) => err,
-        };
-        // The retry state is large and rarely needed: on the heap, so the
-        // happy path's future stays small.
+    /// A call on this client's server and database; see [`CallScope`].
+    fn call_scope<'a>(
+        &self,
+        operation: impl FnOnce() -> &'a str,
+        name: impl FnOnce() -> &'a [u8],
+    ) -> CallScope {
+        let call = CallScope::start(operation, name);
+        self.record_server(call.span());
+        call
+    }
+
+    /// Records this client's server and database on `span`.
+    pub(crate) fn record_server(&self, span: &Span) {
+        let config = self.inner.keeper.config();
+        telemetry::record_server(span, config.addr(), config.db_index());
+    }
+
+    /// Records this client's server and database on the current span (a
+    /// cluster call's, in its retry path).
+    pub(crate) fn record_server_on_current_span(&self) {
+        let config = self.inner.keeper.config();
+        telemetry::record_current_server(config.addr(), config.db_index());
+    }
+
+    /// Runs a command again on the shared connection after its first
+    /// attempt failed with `err`, under the retry policy, in the call's span.
+    async fn retry_shared(
+        &self,
+        cmd: &Cmd,
+        options: &CallOptions,
+        deadline: Option<Instant>,
+        err: Error,
+        span: &Span,
+    ) -> Result<Value> {
         let mut call = Single::new(self, cmd, Mode::Shared);
-        Box::pin(self.retry(cmd.name(), &mut call, deadline, options, err)).await
+        let retry = self.retry(cmd.name(), &mut call, deadline, options, err);
+        retry.instrument(span.clone()).await
     }
 
     /// Opens the connection under the retry policy: its backoff and

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::error::Error;
+use crate::error::{Error, ErrorFamily};
+use crate::telemetry;
 
 /// Something the retry or reconnect machinery did.
 #[derive(Debug)]
@@ -164,14 +165,28 @@ pub(crate) fn emit(listener: Option<&EventListener>, event: Event<'_>) {
             attempt,
             wait,
             error,
-        } => tracing::info!(
+        } => {
+            telemetry::count_retry(command);
+            tracing::info!(
             command,
             attempt,
             wait_ms = wait.as_millis() as u64,
             kind = ?error.kind(),
             error = %error,
             "retrying command"
-        ),
+            )
+        }
+        // A server's error reply is the caller's to handle (WRONGTYPE,
+        // NOSCRIPT, a failed script): no warning for what is often expected.
+        // A failure of the path to the server is worth one.
+        Event::GaveUp {
+            command,
+            attempts,
+            reason,
+            error,
+        } if error.family() == ErrorFamily::Response => {
+            tracing::debug!(command, attempts, ?reason, kind = ?error.kind(), error = %error, "command failed")
+        }
         Event::GaveUp {
             command,
             attempts,
@@ -207,7 +222,10 @@ pub(crate) fn emit(listener: Option<&EventListener>, event: Event<'_>) {
             slot,
             to,
             ask,
-        } => tracing::debug!(command, slot, to, ask, "redirected"),
+        } => {
+            telemetry::count_redirection(*ask);
+            tracing::debug!(command, slot, to, ask, "redirected")
+        }
         Event::TopologyRefreshed {
             from,
             shards,

@@ -14,6 +14,7 @@ use crate::backoff::Backoff;
 use crate::config::ConnectionConfig;
 use crate::connection::{Connection, MultiplexOptions, Multiplexed};
 use crate::error::{Delivery, Error, ErrorKind, Result};
+use crate::telemetry;
 
 /// How the connection is reopened after a failure.
 #[derive(Debug, Clone)]
@@ -38,6 +39,8 @@ pub(crate) struct ConnectionKeeper {
     current: RwLock<Option<Multiplexed>>,
     connect: Mutex<ConnectState>,
     background_running: AtomicBool,
+    /// A connection was opened before: the next one is a reconnect.
+    opened_before: AtomicBool,
 }
 
 #[derive(Default)]
@@ -69,6 +72,7 @@ impl ConnectionKeeper {
             current: RwLock::new(None),
             connect: Mutex::new(ConnectState::default()),
             background_running: AtomicBool::new(false),
+            opened_before: AtomicBool::new(false),
         }
     }
 
@@ -222,6 +226,10 @@ impl ConnectionKeeper {
             }
             failed_before
         };
+        if result.is_ok() && self.opened_before.swap(true, Ordering::AcqRel) {
+            telemetry::count_reconnect(&self.addr);
+            tracing::debug!(addr = %self.addr, "connection reopened");
+        }
         match &result {
             Ok(_) if failed_before > 0 => events::emit(
                 self.listener.as_ref(),

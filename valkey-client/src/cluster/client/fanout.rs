@@ -5,6 +5,7 @@
 
 use futures_util::future::join_all;
 use tokio::time::Instant;
+use tracing::Span;
 
 use super::single::Place;
 use super::{Shared, Target};
@@ -51,12 +52,15 @@ impl Shared {
             part.2.push(position);
         }
         let readonly = matches!(name.to_ascii_lowercase().as_str(), "mget" | "exists");
+        // Each part runs on one node, the call on several: no part records
+        // its node on the call's span.
+        let no_span = Span::none();
         let runs = parts.iter().map(|(slot, part, _)| {
             let place = Place::Slot {
                 slot: *slot,
                 readonly,
             };
-            self.run(part, Mode::Shared, place, deadline, opted_in)
+            self.run(part, Mode::Shared, place, deadline, opted_in, &no_span)
         });
         let replies = join_all(runs).await;
         let keys = args.len() / group;

@@ -32,7 +32,9 @@ use crate::node::options::NodeOptions;
 use crate::pipeline::Pipeline;
 use crate::resp::Value;
 use crate::retry::Retry;
+use crate::telemetry::{self, CallScope};
 use single::Place;
+use tracing::{Instrument, Span};
 use view::Topology;
 
 /// The cluster options beside the per-node ones.
@@ -266,7 +268,14 @@ impl ValkeyCluster {
             return Err(state.refusal());
         }
         let options = CallOptions::default();
-        T::from_value(self.inner.on_target(target, cmd, &options).await?)
+        let call = CallScope::start(|| cmd.name(), || cmd.name_bytes());
+        let result = self
+            .inner
+            .on_target(target, cmd, &options)
+            .instrument(call.span().clone())
+            .await;
+        call.finish(&result);
+        T::from_value(result?)
     }
 
     /// Runs the commands of a pipeline across the cluster: split by node,
@@ -287,7 +296,16 @@ impl ValkeyCluster {
         pipe: &mut Pipeline,
         options: &CallOptions,
     ) -> Result<Vec<Result<Value>>> {
-        self.inner.pipeline(pipe, options).await
+        let operation = pipe.operation_name();
+        let call = CallScope::start(|| operation, || operation.as_bytes());
+        telemetry::record_batch_size(call.span(), pipe.len());
+        let result = self
+            .inner
+            .pipeline(pipe, options)
+            .instrument(call.span().clone())
+            .await;
+        call.finish(&result);
+        result
     }
 
     /// Runs a pipeline like [`ValkeyCluster::pipeline`] and converts its
@@ -350,7 +368,16 @@ impl ValkeyCluster {
         self.inner.deadline(options)
     }
 
+    /// Runs one command for a caller, as one call: its span (the server
+    /// recorded once routed), its metrics.
     pub(crate) async fn execute(&self, cmd: &Cmd, options: &CallOptions) -> Result<Value> {
+        let call = CallScope::start(|| cmd.name(), || cmd.name_bytes());
+        let result = self.execute_in(cmd, options, call.span()).await;
+        call.finish(&result);
+        result
+    }
+
+    async fn execute_in(&self, cmd: &Cmd, options: &CallOptions, span: &Span) -> Result<Value> {
         let mode = match command::connection_use(cmd) {
             ConnectionUse::Shared => Mode::Shared,
             ConnectionUse::Blocking(timeout) => Mode::Blocking(timeout),
@@ -362,15 +389,21 @@ impl ValkeyCluster {
         match route(cmd)? {
             Route::Slot { slot, readonly } => {
                 let place = Place::Slot { slot, readonly };
-                shared.run(cmd, mode, place, deadline, opted_in).await
+                shared.run(cmd, mode, place, deadline, opted_in, span).await
             }
+            // Several nodes: their events go in the span, no one server.
             Route::SplitBySlot { group } => {
-                shared.split_by_slot(cmd, group, deadline, opted_in).await
+                let split = shared.split_by_slot(cmd, group, deadline, opted_in);
+                split.instrument(span.clone()).await
             }
             Route::AllPrimaries(policy) => {
-                shared.fan_out(cmd, false, policy, deadline, opted_in).await
+                let fan_out = shared.fan_out(cmd, false, policy, deadline, opted_in);
+                fan_out.instrument(span.clone()).await
             }
-            Route::AllNodes(policy) => shared.fan_out(cmd, true, policy, deadline, opted_in).await,
+            Route::AllNodes(policy) => {
+                let fan_out = shared.fan_out(cmd, true, policy, deadline, opted_in);
+                fan_out.instrument(span.clone()).await
+            }
             Route::Special if cmd.name().eq_ignore_ascii_case("scan") => Err(Error::new(
                 ErrorKind::Cluster,
                 "SCAN walks one node's keys: in a cluster, send it to each primary with \
@@ -378,7 +411,7 @@ impl ValkeyCluster {
             )),
             Route::AnyNode { .. } | Route::Special => {
                 shared
-                    .run(cmd, mode, Place::AnyPrimary, deadline, opted_in)
+                    .run(cmd, mode, Place::AnyPrimary, deadline, opted_in, span)
                     .await
             }
         }

@@ -5,6 +5,7 @@
 
 use futures_util::future::join_all;
 use tokio::time::Instant;
+use tracing::Span;
 
 use super::Shared;
 use super::single::Place;
@@ -138,7 +139,9 @@ impl Shared {
                 Ok(Route::Slot { slot, readonly }) => Place::Slot { slot, readonly },
                 _ => Place::AnyPrimary,
             };
-            let rerun = self.run(cmd, Mode::Shared, place, deadline, opted_in).await;
+            let rerun = self
+                .run(cmd, Mode::Shared, place, deadline, opted_in, &Span::none())
+                .await;
             // A command that may have run before keeps saying so.
             let earlier_may_have_run = results[position]
                 .as_ref()
@@ -167,8 +170,15 @@ impl Shared {
             Route::AllPrimaries(p) => self.fan_out(cmd, false, p, deadline, opted_in).await,
             Route::AllNodes(p) => self.fan_out(cmd, true, p, deadline, opted_in).await,
             _ => {
-                self.run(cmd, Mode::Shared, Place::AnyPrimary, deadline, opted_in)
-                    .await
+                self.run(
+                    cmd,
+                    Mode::Shared,
+                    Place::AnyPrimary,
+                    deadline,
+                    opted_in,
+                    &Span::none(),
+                )
+                .await
             }
         }
     }

@@ -17,6 +17,7 @@
 use std::time::Duration;
 
 use tokio::time::Instant;
+use tracing::{Instrument, Span};
 
 use super::Shared;
 use crate::client::{Mode, Single, Valkey};
@@ -62,18 +63,23 @@ impl Shared {
         place: Place,
         deadline: Option<Instant>,
         opted_in: bool,
+        span: &Span,
     ) -> Result<Value> {
         let first = match self.locate(place, deadline).await {
             // The happy path: one attempt, no loop state built.
-            Ok(node) => match node.attempt_in(cmd, mode, deadline).await {
-                Ok(value) => return Ok(value),
-                Err(err) => Ok((node, err)),
-            },
+            Ok(node) => {
+                node.record_server(span);
+                match node.attempt_in(cmd, mode, deadline).await {
+                    Ok(value) => return Ok(value),
+                    Err(err) => Ok((node, err)),
+                }
+            }
             // A slot in transition: the outer loop waits and reads again.
             Err(err) if err.kind() == ErrorKind::SlotNotCovered => Err(err),
             Err(err) => return Err(err),
         };
         self.recover(cmd, mode, place, first, deadline, opted_in)
+            .instrument(span.clone())
             .await
     }
 
@@ -179,6 +185,7 @@ impl Shared {
             cycle += 1;
             current = match self.locate(place, deadline).await {
                 Ok(node) => {
+                    node.record_server_on_current_span();
                     tally.attempts += 1;
                     match node.attempt_in(cmd, mode, deadline).await {
                         Ok(value) => return Ok(value),
@@ -334,6 +341,7 @@ impl Shared {
     }
 
     fn redirected(&self, cmd: &Cmd, slot: u16, to: &Valkey, ask: bool) {
+        to.record_server_on_current_span();
         emit(
             self.options.listener.as_ref(),
             Event::Redirected {
