@@ -27,6 +27,8 @@
 //! - [`FaultProxy`] sits between a client and a server and injects network faults
 //!   aimed at one command: connections cut before a request, after it ran, in the
 //!   middle of its reply; latency, black holes, refused connections.
+//! - [`start_server`] and [`start_server_blocking`]: a default server and its URL
+//!   in one line, for examples and doc tests.
 //! - [`TlsTerminator`] puts Debian's `stunnel4` in front of a server for TLS tests
 //!   (the packaged Valkey has no TLS), with certificates generated on the fly.
 //!
@@ -40,6 +42,7 @@ mod cluster;
 mod config;
 pub mod ports;
 mod proxy;
+mod quick;
 mod server;
 mod slots;
 mod tls;
@@ -50,6 +53,7 @@ pub use cluster::{Cluster, ClusterConfig};
 pub use config::ServerConfig;
 pub use ports::free_port;
 pub use proxy::{CommandFilter, FaultProxy};
+pub use quick::{start_server, start_server_blocking};
 pub use server::{Server, info_field};
 pub use slots::{SLOT_COUNT, SlotMap, SlotRange};
 pub use tls::{TlsOptions, TlsTerminator, stunnel_path};

@@ -16,6 +16,24 @@ use crate::node::options::{NodeOptions, node_option_setters};
 /// [`ConnectionConfig`], reconnection with `default_backoff()` that never
 /// gives up, a [`RetryBudget::default()`](crate::RetryBudget::default), no
 /// overall deadline.
+///
+/// What is retried, from `retry`, `retry_on_error` and `retry_on_timeout`:
+///
+/// | given | effective retry | kinds retried |
+/// |---|---|---|
+/// | nothing | none | none |
+/// | `retry_on_timeout(true)` | `Retry(NoBackoff, 1)` | Timeout |
+/// | `retry_on_error([X..])` | `Retry(NoBackoff, 1)` | X.. |
+/// | `retry(R)` only | R | R's supported errors |
+/// | `retry(R)` + `retry_on_error([X..])` | R | R's supported errors plus X.. |
+/// | `retry(R)` + `retry_on_timeout(true)` | R | R's supported errors plus Timeout |
+///
+/// R's supported errors are Connection and Timeout for [`Retry::new`]
+/// (see [`Retry::with_supported_errors`] to change them); kinds match by
+/// family, so Connection covers BusyLoading (`LOADING`) and Authentication.
+///
+/// [`Retry::new`]: crate::Retry::new
+/// [`Retry::with_supported_errors`]: crate::Retry::with_supported_errors
 #[derive(Clone)]
 pub struct ValkeyBuilder {
     options: NodeOptions,

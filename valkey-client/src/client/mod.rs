@@ -36,31 +36,43 @@ pub(crate) use call::{Mode, Single};
 /// The standalone async client. Cheap to clone: clones share the connection,
 /// the retry budget and the event listener.
 ///
-/// ```no_run
-/// # async fn demo() -> valkey_client::Result<()> {
+/// `retry_on_timeout(true)` and `retry_on_error([..])` add kinds to the
+/// `Retry`'s own supported errors (Connection and Timeout for
+/// [`Retry::new`]); they never narrow them. Given without a `retry`, they
+/// get `Retry(NoBackoff, 1)` for just the kinds they name.
+/// [`Valkey::effective_retry`] shows what is in force.
+///
+/// ```
+/// # #[tokio::main]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let (server, _url) = valkey_testkit::start_server().await?;
+/// # let port = server.port();
 /// use valkey_client::{Commands, ErrorKind, ExponentialBackoff, Retry, Valkey};
 ///
 /// // Run 3 retries with exponential backoff strategy
 /// let retry = Retry::new(ExponentialBackoff::default(), 3);
 /// // Valkey client with retries on custom errors
 /// let r = Valkey::builder()
-///     .host("localhost")
-///     .port(6379)
+///     .host("127.0.0.1")
+///     .port(port)
 ///     .retry(retry.clone())
 ///     .retry_on_error([ErrorKind::BusyLoading, ErrorKind::Connection, ErrorKind::Timeout])
 ///     .build()
 ///     .await?;
-/// // Valkey client that also retries Timeout errors (with a Retry given, its own
-/// // supported errors, Connection and Timeout by default, are retried as well)
+/// // Valkey client that retries Timeout errors, on top of the Retry's own
+/// // supported errors (Connection and Timeout here), not instead of them
 /// let r_with_timeout = Valkey::builder()
-///     .host("localhost")
-///     .port(6379)
+///     .host("127.0.0.1")
+///     .port(port)
 ///     .retry(retry)
 ///     .retry_on_timeout(true)
 ///     .build()
 ///     .await?;
+/// let effective = r_with_timeout.effective_retry().expect("a retry");
+/// assert!(effective.is_supported(ErrorKind::Connection));
 /// r.set("greeting", "hello").await?;
 /// let v: Option<String> = r_with_timeout.get("greeting").await?;
+/// assert_eq!(v.as_deref(), Some("hello"));
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
@@ -185,11 +197,16 @@ impl Valkey {
     /// budget is shared with it. No connection opens until the first
     /// request. `SELECT` itself stays refused on the shared connection.
     ///
-    /// ```no_run
-    /// # async fn demo(client: valkey_client::Valkey) -> valkey_client::Result<()> {
+    /// ```
+    /// # #[tokio::main]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let (_server, url) = valkey_testkit::start_server().await?;
+    /// # let client = valkey_client::Valkey::from_url(&url).await?;
     /// use valkey_client::Commands;
     /// let db1 = client.select(1);
     /// db1.set("k", "in db 1").await?;
+    /// let in_db0: Option<String> = client.get("k").await?;
+    /// assert_eq!(in_db0, None);
     /// # Ok(()) }
     /// ```
     pub fn select(&self, db: i64) -> Valkey {
@@ -305,8 +322,11 @@ impl Valkey {
     /// a pipeline that cannot be sent at all (an argument before any
     /// command, or more commands than the connection's in-flight limit).
     ///
-    /// ```no_run
-    /// # async fn demo(client: valkey_client::Valkey) -> valkey_client::Result<()> {
+    /// ```
+    /// # #[tokio::main]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let (_server, url) = valkey_testkit::start_server().await?;
+    /// # let client = valkey_client::Valkey::from_url(&url).await?;
     /// use valkey_client::Pipeline;
     /// let mut pipe = Pipeline::new();
     /// pipe.cmd("SET").arg("a").arg(1);
@@ -344,8 +364,11 @@ impl Valkey {
     /// unless `T` asks for `Result` elements (`Vec<Result<i64>>`, or
     /// `(Result<()>, i64)`), which keep each command's own result.
     ///
-    /// ```no_run
-    /// # async fn demo(client: valkey_client::Valkey) -> valkey_client::Result<()> {
+    /// ```
+    /// # #[tokio::main]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let (_server, url) = valkey_testkit::start_server().await?;
+    /// # let client = valkey_client::Valkey::from_url(&url).await?;
     /// use valkey_client::Pipeline;
     /// let mut pipe = Pipeline::new();
     /// pipe.cmd("SET").arg("a").arg(1);
