@@ -200,7 +200,10 @@ mod doc_files_are_doctests {
             let name = entry.unwrap().file_name().into_string().unwrap();
             if name.ends_with(".md") {
                 let include = format!("include_str!(\"../../docs/{name}\")");
-                assert!(lib.contains(&include), "docs/{name} is not run as doc tests");
+                assert!(
+                    lib.contains(&include),
+                    "docs/{name} is not run as doc tests"
+                );
             }
         }
     }
