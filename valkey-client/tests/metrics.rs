@@ -1,14 +1,18 @@
-//! The `metrics` feature against a real server: calls, errors by kind,
+//! The `metrics` feature against real servers: calls, errors by kind,
 //! retries, reconnects, calls in flight and the latency histogram, read
-//! from the `metrics` facade's recorder after a reconnect and a retry.
+//! from the `metrics` facade's recorder after a reconnect and a retry; and
+//! a cluster redirection.
 #![cfg(feature = "metrics")]
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
-use valkey_client::{Cmd, Commands, ExponentialBackoff, Retry, Valkey, metrics as names};
-use valkey_testkit::{Server, ServerConfig};
+use valkey_client::cluster::key_slot;
+use valkey_client::{
+    Cmd, Commands, ExponentialBackoff, Retry, Valkey, ValkeyCluster, metrics as names,
+};
+use valkey_testkit::{Cluster, ClusterConfig, Server, ServerConfig};
 
 /// A metric's identity: its name and its labels, sorted.
 type Id = (String, Vec<(String, String)>);
@@ -157,4 +161,28 @@ async fn counters_after_a_reconnect_and_a_retry() {
     assert_eq!(durations.len(), 2);
     // The retried GET waited out the 200 ms response timeout.
     assert!(durations.iter().any(|&s| s >= 0.2), "{durations:?}");
+
+    // A redirection: a cluster's slot moves behind the client's back, the
+    // next command on it is answered MOVED and followed.
+    let cluster = Cluster::start(ClusterConfig::new(3, 0)).await.unwrap();
+    let (host, port) = cluster.seed_addrs()[0].clone();
+    let rc = ValkeyCluster::builder()
+        .seed(host, port)
+        .build()
+        .await
+        .unwrap();
+    let key = (0..)
+        .map(|i| format!("moving:{i}"))
+        .find(|k| cluster.slot_owner(key_slot(k.as_bytes())) == cluster.node(0).port())
+        .unwrap();
+    let slot = key_slot(key.as_bytes());
+    rc.set(&key, "here").await.unwrap();
+    cluster
+        .migrate_slots_legacy(slot..=slot, 0, 1, Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert_eq!(seen.counter(names::REDIRECTIONS, &[("type", "moved")]), 0);
+    let got: String = rc.get(&key).await.unwrap();
+    assert_eq!(got, "here");
+    assert_eq!(seen.counter(names::REDIRECTIONS, &[("type", "moved")]), 1);
 }
