@@ -14,6 +14,8 @@ use valkey_client::{
 };
 use valkey_testkit::{Cluster, ClusterConfig, Server, ServerConfig};
 
+mod common;
+
 /// A metric's identity: its name and its labels, sorted.
 type Id = (String, Vec<(String, String)>);
 
@@ -128,13 +130,7 @@ async fn counters_after_a_reconnect_and_a_retry() {
 
     // A retry: the server sleeps past the response timeout; the GET's
     // retry runs on a fresh connection (a second reconnect).
-    let sleeper = tokio::spawn(async move {
-        admin
-            .request(&Cmd::new("DEBUG").arg("SLEEP").arg("0.35"))
-            .await
-            .unwrap();
-    });
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    let sleeper = common::debug_sleep(&server, 0.35).await;
     let got: String = client.get("k").await.unwrap();
     assert_eq!(got, "v");
     sleeper.await.unwrap();

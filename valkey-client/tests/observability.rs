@@ -17,9 +17,11 @@ use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
 use valkey_client::{
-    Cmd, Commands, ExponentialBackoff, Pipeline, Retry, Valkey, ValkeyCluster, cluster,
+    Commands, ExponentialBackoff, Pipeline, Retry, Valkey, ValkeyCluster, cluster,
 };
 use valkey_testkit::{Cluster, ClusterConfig, Server, ServerConfig};
+
+mod common;
 
 const SECRET_KEY: &str = "observability-secret-key";
 const SECRET_VALUE: &str = "observability-secret-value";
@@ -160,14 +162,7 @@ async fn a_call_retried_once_is_one_span_with_one_retry_event_and_no_argument_va
 
     // The server sleeps 350 ms: the GET's first attempt times out at
     // 200 ms, its retry gets the reply once the server wakes.
-    let mut admin = server.connect().await.unwrap();
-    let sleeper = tokio::spawn(async move {
-        admin
-            .request(&Cmd::new("DEBUG").arg("SLEEP").arg("0.35"))
-            .await
-            .unwrap();
-    });
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    let sleeper = common::debug_sleep(&server, 0.35).await;
 
     let collector = Collector::default();
     let guard = collector.install();

@@ -117,3 +117,18 @@ pub async fn server_behind_tls(require_client_cert: bool) -> (Server, TlsTermina
 pub fn tls_config(tls: &TlsTerminator, host: &str, ca_pem: &str) -> ConnectionConfig {
     ConnectionConfig::tcp(host, tls.port()).tls(TlsConfig::new().ca_cert_pem(ca_pem))
 }
+
+/// Puts `server` to sleep for `seconds` (`DEBUG SLEEP`, from a connection
+/// of its own) and returns once the sleep has surely begun; await the
+/// handle to know it has ended.
+pub async fn debug_sleep(server: &Server, seconds: f64) -> tokio::task::JoinHandle<()> {
+    let mut admin = server.connect().await.expect("connect to sleep the server");
+    let sleeper = tokio::spawn(async move {
+        admin
+            .request(&valkey_client::Cmd::new("DEBUG").arg("SLEEP").arg(seconds))
+            .await
+            .expect("DEBUG SLEEP");
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    sleeper
+}
