@@ -15,5 +15,7 @@ command -v stunnel >/dev/null || apt_ensure stunnel4:stunnel4
 # Install (or find) valkey-server once, before tests start in parallel.
 cargo run -q -p valkey-testkit --bin valkey-testkit-install
 
-# The optional features with tests of their own (serde_json, metrics) on.
-cargo test --workspace --features valkey-client/serde_json,valkey-client/metrics "$@"
+# The optional features with tests of their own on (serde_json, metrics,
+# platform-certs). The crypto provider stays the default one (ring); the
+# aws-lc-rs tests run with `--features valkey-client/aws-lc-rs`.
+cargo test --workspace --features valkey-client/serde_json,valkey-client/metrics,valkey-client/platform-certs "$@"

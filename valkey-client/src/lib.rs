@@ -133,7 +133,7 @@ pub use cluster::{ReadFrom, Target, ValkeyCluster, ValkeyClusterBuilder};
 pub use cmd::{ArgIter, ArgWriter, Cmd, ToArg, ToArgs};
 pub use commands::{Call, Commands};
 pub use config::{Addr, ConnectionConfig, Protocol, Secret, TlsConfig};
-pub use connection::{Connection, MultiplexOptions, Multiplexed};
+pub use connection::{Connection, MultiplexOptions, Multiplexed, PushHandler};
 pub use error::{Delivery, Error, ErrorFamily, ErrorKind, Result};
 #[cfg(feature = "serde_json")]
 pub use from_value::Json;

@@ -52,13 +52,12 @@ const CEILING: usize = 512 << 20;
 const TEST_TIME: Duration = Duration::from_secs(15);
 
 fn limits() -> Limits {
-    Limits {
-        max_bulk_len: LIMIT,
-        max_depth: Limits::default().max_depth,
-        max_elements: MAX_ELEMENTS,
-        // A few megabytes for one reply: the endless valid reply stops here.
-        max_reply_len: 4 * LIMIT,
-    }
+    let mut limits = Limits::default();
+    limits.max_bulk_len = LIMIT;
+    limits.max_elements = MAX_ELEMENTS;
+    // A few megabytes for one reply: the endless valid reply stops here.
+    limits.max_reply_len = 4 * LIMIT;
+    limits
 }
 
 /// RESP3 with the full handshake (`HELLO 3`, then `CLIENT SETINFO` twice),

@@ -3,7 +3,9 @@
 
 use std::time::{Duration, Instant};
 
-use valkey_client::{Cmd, Connection, Delivery, ErrorKind, MultiplexOptions, Multiplexed};
+use valkey_client::{
+    Cmd, Connection, Delivery, ErrorKind, MultiplexOptions, Multiplexed, PushHandler,
+};
 use valkey_testkit::{Server, ServerConfig};
 
 async fn mux(server: &Server, options: MultiplexOptions) -> Multiplexed {
@@ -325,4 +327,46 @@ async fn connection_state_commands_are_refused_before_sending() {
     assert!(replies.iter().all(Result::is_ok), "{replies:?}");
     let got = conn.send(&Cmd::new("GET").arg("k"), None).await.unwrap();
     assert_eq!(got.as_str(), Some("v"));
+}
+
+/// Out-of-band pushes go to the handler of the options: here the
+/// invalidation of a key read under `CLIENT TRACKING`.
+#[tokio::test]
+async fn pushes_reach_the_push_handler() {
+    let server = Server::start(ServerConfig::new()).await.unwrap();
+    let mut conn = Connection::connect(&server.connection_config())
+        .await
+        .unwrap();
+    // Set up before sharing: the shared connection refuses state commands.
+    conn.request(&Cmd::new("CLIENT").arg("TRACKING").arg("ON"))
+        .await
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::sync_channel(16);
+    let mut options = MultiplexOptions::default();
+    options.pushes = Some(PushHandler::new(move |push| {
+        let _ = tx.try_send(push);
+    }));
+    let shared = Multiplexed::new(conn, options).unwrap();
+    shared
+        .send(&Cmd::new("GET").arg("tracked"), None)
+        .await
+        .unwrap();
+    assert!(rx.try_recv().is_err(), "no push before the key changes");
+    let mut other = Connection::connect(&server.connection_config())
+        .await
+        .unwrap();
+    other
+        .request(&Cmd::new("SET").arg("tracked").arg("new"))
+        .await
+        .unwrap();
+    // The invalidation was queued for our socket before the SET returned,
+    // so it arrives ahead of this reply.
+    let pong = shared.send(&Cmd::new("PING"), None).await.unwrap();
+    assert_eq!(pong.as_str(), Some("PONG"));
+    let push = rx.try_recv().expect("the invalidation push");
+    let text = format!("{push:?}");
+    assert!(
+        text.contains("invalidate") && text.contains("tracked"),
+        "{text}"
+    );
 }

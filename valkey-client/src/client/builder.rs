@@ -1,5 +1,6 @@
 //! [`ValkeyBuilder`]: every option of the standalone client.
 
+#[cfg(unix)]
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -84,7 +85,8 @@ impl ValkeyBuilder {
         self
     }
 
-    /// A Unix socket instead of TCP.
+    /// A Unix socket instead of TCP (Unix platforms only).
+    #[cfg(unix)]
     pub fn unix(mut self, path: impl Into<PathBuf>) -> Self {
         self.options.config =
             ConnectionConfig::unix(path.into()).clone_settings_from(&self.options.config);
@@ -147,9 +149,9 @@ impl ValkeyBuilder {
     pub fn build_lazy(self) -> Valkey {
         let mut options = self.options;
         if self.host.is_some() || self.port.is_some() {
-            let (host, port) = match options.config.addr() {
-                Addr::Tcp { host, port } => (host.clone(), *port),
-                _ => ("localhost".to_string(), DEFAULT_PORT),
+            let (host, port) = match options.config.addr().host_port() {
+                Some((host, port)) => (host.to_string(), port),
+                None => ("localhost".to_string(), DEFAULT_PORT),
             };
             let addr = Addr::Tcp {
                 host: self.host.unwrap_or(host),

@@ -583,10 +583,7 @@ impl Valkey {
 
     /// The host and port of this client's server (`None` for a Unix socket).
     pub(crate) fn host_port(&self) -> Option<(&str, u16)> {
-        match self.inner.keeper.config().addr() {
-            crate::config::Addr::Tcp { host, port } => Some((host, *port)),
-            _ => None,
-        }
+        self.inner.keeper.config().addr().host_port()
     }
 
     /// Whether connecting to this server failed last time and no

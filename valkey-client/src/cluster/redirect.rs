@@ -43,6 +43,7 @@ impl Redirect {
 
 /// What the inner loop does next.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Action {
     /// Repoint the slot at once and send again to its new owner; ask for a
     /// background topology refresh, and wait for it first when `wait_refresh`

@@ -99,6 +99,7 @@ impl CommandInfo {
 
 /// One key specification: how to find a group of keys among the arguments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct KeySpec {
     /// Where the search for the first key starts.
     pub begin_search: BeginSearch,

@@ -20,8 +20,10 @@
 
 mod secret;
 mod tls;
+mod tls_provider;
 mod url;
 
+#[cfg(unix)]
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -41,8 +43,22 @@ pub enum Addr {
         /// TCP port.
         port: u16,
     },
-    /// A Unix domain socket.
+    /// A Unix domain socket (Unix platforms only).
+    #[cfg(unix)]
     Unix(PathBuf),
+}
+
+impl Addr {
+    /// The host and port of a TCP address; `None` for a Unix socket.
+    /// (Callers use this instead of matching, so that no match depends on
+    /// whether the platform has Unix sockets.)
+    pub(crate) fn host_port(&self) -> Option<(&str, u16)> {
+        match self {
+            Addr::Tcp { host, port } => Some((host, *port)),
+            #[cfg(unix)]
+            Addr::Unix(_) => None,
+        }
+    }
 }
 
 impl std::fmt::Display for Addr {
@@ -50,6 +66,7 @@ impl std::fmt::Display for Addr {
         match self {
             Addr::Tcp { host, port } if host.contains(':') => write!(f, "[{host}]:{port}"),
             Addr::Tcp { host, port } => write!(f, "{host}:{port}"),
+            #[cfg(unix)]
             Addr::Unix(path) => write!(f, "unix:{}", path.display()),
         }
     }
@@ -100,7 +117,8 @@ impl ConnectionConfig {
         })
     }
 
-    /// A server on a Unix domain socket.
+    /// A server on a Unix domain socket (Unix platforms only).
+    #[cfg(unix)]
     pub fn unix(path: impl Into<PathBuf>) -> ConnectionConfig {
         Self::with_addr(Addr::Unix(path.into()))
     }
@@ -127,7 +145,8 @@ impl ConnectionConfig {
     /// Parses `valkey://[user:pass@]host[:port][/db]`, `valkeys://` (TLS),
     /// `redis://`, `rediss://` or `unix:///path?db=N`. Query parameters:
     /// `protocol` (`2` or `3`), `client_name`, and for Unix sockets `db`,
-    /// `user` and `password`. Anything else is an error naming the problem.
+    /// `user` and `password`. Anything else is an error naming the problem;
+    /// so is a `unix://` URL on a platform without Unix sockets.
     pub fn from_url(url: &str) -> crate::Result<ConnectionConfig> {
         url::parse(url)
     }

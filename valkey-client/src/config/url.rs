@@ -80,6 +80,14 @@ fn parse_db(db: &str) -> Result<i64> {
     }
 }
 
+#[cfg(not(unix))]
+fn parse_unix(_url: &url::Url) -> Result<ConnectionConfig> {
+    Err(invalid(
+        "unix:// URLs name a Unix domain socket, which this platform does not have",
+    ))
+}
+
+#[cfg(unix)]
 fn parse_unix(url: &url::Url) -> Result<ConnectionConfig> {
     let path = url.path();
     if path.is_empty() || path == "/" {
@@ -193,6 +201,7 @@ mod tests {
         assert!(ok("rediss://host:6390/1").tls.is_some());
     }
 
+    #[cfg(unix)]
     #[test]
     fn unix_urls() {
         let c = ok("unix:///tmp/valkey.sock?db=4&password=pw");
@@ -212,8 +221,13 @@ mod tests {
         assert!(err("valkey://host?bogus=1").contains("unknown query parameter `bogus`"));
         assert!(err("valkey://host?protocol=4").contains("protocol `4`"));
         assert!(err("valkey://host?db=2").contains("in the path"));
-        assert!(err("unix://").contains("no socket path"));
-        assert!(err("unix://host/sock").contains("takes no host"));
+        #[cfg(unix)]
+        {
+            assert!(err("unix://").contains("no socket path"));
+            assert!(err("unix://host/sock").contains("takes no host"));
+        }
+        #[cfg(not(unix))]
+        assert!(err("unix:///tmp/valkey.sock").contains("does not have"));
         assert!(err("not a url").contains("invalid connection URL"));
         assert!(err("valkey://").contains("no host"));
     }

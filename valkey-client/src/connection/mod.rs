@@ -22,8 +22,8 @@ use crate::error::{Delivery, Error, ErrorKind, Result};
 use crate::pipeline::Pipeline;
 use crate::resp::{self, Limits, Value};
 
-pub use multiplexed::{MultiplexOptions, Multiplexed};
-pub use stream::Stream;
+pub use multiplexed::{MultiplexOptions, Multiplexed, PushHandler};
+pub(crate) use stream::Stream;
 
 /// How much to read at least per `read` call: replies usually fit, and a
 /// larger buffer means fewer syscalls under pipelining.

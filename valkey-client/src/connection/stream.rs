@@ -7,18 +7,22 @@ use std::time::Duration;
 
 use rustls_pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpStream, UnixStream};
+use tokio::net::TcpStream;
+#[cfg(unix)]
+use tokio::net::UnixStream;
 use tokio_rustls::client::TlsStream;
 
 use crate::config::{Addr, ConnectionConfig};
 use crate::error::{Error, ErrorKind, Result};
 
-/// An open byte stream to a server.
+/// An open byte stream to a server. Crate-private: its variants are tokio
+/// and rustls types, which are no part of the public API.
 #[derive(Debug)]
-pub enum Stream {
+pub(crate) enum Stream {
     /// Plain TCP.
     Tcp(TcpStream),
     /// A Unix domain socket.
+    #[cfg(unix)]
     Unix(UnixStream),
     /// TLS over TCP.
     Tls(Box<TlsStream<TcpStream>>),
@@ -26,12 +30,14 @@ pub enum Stream {
 
 impl Stream {
     /// Opens the socket (and TLS, when configured) described by `config`.
-    pub async fn open(config: &ConnectionConfig) -> Result<Stream> {
+    pub(crate) async fn open(config: &ConnectionConfig) -> Result<Stream> {
         match (&config.addr, &config.tls) {
+            #[cfg(unix)]
             (Addr::Unix(path), None) => UnixStream::connect(path)
                 .await
                 .map(Stream::Unix)
                 .map_err(|e| Error::io(format!("connect to {}", config.addr), e)),
+            #[cfg(unix)]
             (Addr::Unix(_), Some(_)) => Err(Error::new(
                 ErrorKind::Config,
                 "TLS over a Unix socket is not supported",
@@ -113,6 +119,7 @@ impl AsyncRead for Stream {
     ) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            #[cfg(unix)]
             Stream::Unix(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
         }
@@ -127,6 +134,7 @@ impl AsyncWrite for Stream {
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+            #[cfg(unix)]
             Stream::Unix(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
         }
@@ -135,6 +143,7 @@ impl AsyncWrite for Stream {
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_flush(cx),
+            #[cfg(unix)]
             Stream::Unix(s) => Pin::new(s).poll_flush(cx),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
         }
@@ -143,6 +152,7 @@ impl AsyncWrite for Stream {
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            #[cfg(unix)]
             Stream::Unix(s) => Pin::new(s).poll_shutdown(cx),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
         }

@@ -30,6 +30,7 @@ pub enum MessageKind {
 /// assert_eq!(msg.pattern, None);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Message {
     /// Which subscription delivered it.
     pub kind: MessageKind,

@@ -15,6 +15,7 @@ use std::fmt;
 /// Limits the parser enforces, so that a misbehaving or hostile peer cannot
 /// make the client allocate or recurse without bound.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Limits {
     /// Largest bulk string, blob error or verbatim string accepted, in bytes;
     /// also bounds the length of simple-string, error and big-number lines.

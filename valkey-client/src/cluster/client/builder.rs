@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::{Settings, ValkeyCluster};
 use crate::cluster::read_from::ReadFrom;
-use crate::config::{Addr, ConnectionConfig, DEFAULT_PORT};
+use crate::config::{ConnectionConfig, DEFAULT_PORT};
 use crate::error::{Error, ErrorKind, Result};
 use crate::node::budget::Bucket;
 use crate::node::options::{NodeOptions, node_option_setters};
@@ -71,7 +71,8 @@ impl ValkeyClusterBuilder {
         let mut first = true;
         for url in urls {
             let config = ConnectionConfig::from_url(url.as_ref())?;
-            let Addr::Tcp { host, port } = config.addr().clone() else {
+            let Some((host, port)) = config.addr().host_port().map(|(h, p)| (h.to_string(), p))
+            else {
                 return Err(Error::new(
                     ErrorKind::Config,
                     "a cluster seed must be a TCP address, not a Unix socket",

@@ -304,10 +304,8 @@ impl Driver {
         // On an error the connection closes, and its permits with it.
         while let Some(value) = resp::decode(&mut self.read_buf, &self.limits)? {
             if let Value::Push(_) = value {
-                if let Some(pushes) = &self.options.pushes
-                    && pushes.try_send(value).is_err()
-                {
-                    tracing::debug!(addr = %shared.addr, "push dropped: its channel is full or closed");
+                if let Some(pushes) = &self.options.pushes {
+                    pushes.deliver(value);
                 }
                 continue;
             }

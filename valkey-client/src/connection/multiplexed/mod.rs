@@ -38,6 +38,7 @@
 
 mod driver;
 mod mailbox;
+mod push_handler;
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -46,7 +47,7 @@ use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use bytes::BytesMut;
-use tokio::sync::{Semaphore, TryAcquireError, mpsc};
+use tokio::sync::{Semaphore, TryAcquireError};
 use tokio::time::Instant;
 
 use super::{Connection, READ_CHUNK};
@@ -59,6 +60,7 @@ use crate::resp::Value;
 
 use driver::Driver;
 use mailbox::{Mailbox, MailboxPool, ReplyFuture};
+pub use push_handler::PushHandler;
 
 /// Tuning of a [`Multiplexed`] connection.
 #[derive(Debug, Clone)]
@@ -70,12 +72,12 @@ pub struct MultiplexOptions {
     /// A connection with requests outstanding that receives nothing for this
     /// long is declared dead (`None`: never).
     pub response_timeout: Option<Duration>,
-    /// Where RESP3 out-of-band pushes go; dropped when `None`. The channel
-    /// is bounded: a push that finds it full is dropped (and logged at
-    /// debug level), so a reader that falls behind cannot grow the
-    /// client's memory. The shared connection carries no subscription
-    /// (those are refused), so pushes here are rare.
-    pub pushes: Option<mpsc::Sender<Value>>,
+    /// Where RESP3 out-of-band pushes go; dropped when `None`. The
+    /// handler runs on the connection's driver task and must not block
+    /// (see [`PushHandler`]). The shared connection carries no
+    /// subscription (those are refused), so pushes here are rare: client
+    /// side caching invalidations (`CLIENT TRACKING`), for example.
+    pub pushes: Option<PushHandler>,
 }
 
 impl Default for MultiplexOptions {
