@@ -72,9 +72,12 @@ pub enum ErrorKind {
     /// cannot honour. The message names the problem and never the password.
     InvalidUrl,
     /// TLS could not be set up: PEM text without a usable certificate or
-    /// key, an invalid server name, or the server's certificate rejected
-    /// during the handshake. Retrying does not help until the certificates
-    /// or the settings change.
+    /// key, an invalid server name, settings that contradict each other (a
+    /// CA given beside the caller's own `rustls::ClientConfig`), no crypto
+    /// provider (neither the `ring` nor the `aws-lc-rs` feature, and none
+    /// installed by the application), an empty platform certificate store,
+    /// or the server's certificate rejected during the handshake. Retrying
+    /// does not help until the certificates or the settings change.
     Tls,
     /// Misuse of a subscribed connection.
     PubSub,
