@@ -207,6 +207,46 @@ async fn a_call_retried_once_is_one_span_with_one_retry_event_and_no_argument_va
 }
 
 #[tokio::test]
+async fn a_call_without_deadline_retried_once_is_one_span_with_its_retry_inside() {
+    // No timeout anywhere: the typed call's first attempt is its named
+    // future, the retry the general path; both under one span.
+    let (server, proxy) = common::server_and_proxy().await;
+    let client = common::through(&proxy).db(2).build().await.unwrap();
+    client.set(SECRET_KEY, SECRET_VALUE).await.unwrap();
+    proxy.cut_after_request("GET");
+
+    let collector = Collector::default();
+    let guard = collector.install();
+    let got: String = client.get(SECRET_KEY).await.unwrap();
+    drop(guard);
+    assert_eq!(got, SECRET_VALUE);
+    assert_eq!(proxy.faults_triggered(), 1);
+
+    let (id, span) = the_call(&collector, "GET");
+    let field = |name: &str| span.fields.get(name).map(String::as_str);
+    assert_eq!(
+        field("server.port"),
+        Some(proxy.port().to_string().as_str())
+    );
+    assert_eq!(field("db.namespace"), Some("2"));
+    assert_eq!(field("error.type"), None, "the call succeeded");
+    let retries: Vec<_> = collector
+        .events()
+        .into_iter()
+        .filter(|e| e.fields.get("message").map(String::as_str) == Some("retrying command"))
+        .collect();
+    assert_eq!(retries.len(), 1, "{retries:#?}");
+    assert_eq!(retries[0].call_span, Some(id));
+    assert_eq!(
+        retries[0].fields.get("kind").map(String::as_str),
+        Some("Connection")
+    );
+    let everything = collector.everything();
+    assert!(!everything.contains(SECRET_KEY) && !everything.contains(SECRET_VALUE));
+    drop(server);
+}
+
+#[tokio::test]
 async fn an_error_reply_is_recorded_on_the_span_and_logged_below_warn() {
     let mut server = Server::start(ServerConfig::new()).await.unwrap();
     let client = Valkey::builder()

@@ -4,6 +4,7 @@
 
 mod builder;
 mod call;
+mod first;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,6 +33,7 @@ use crate::node::retry_loop::{GaveUp, RetryPolicy, RetryTarget, retry_loop};
 use call::{Connect, PipelineCall};
 
 pub(crate) use call::{Mode, Single};
+pub use first::FirstAttempt;
 
 /// The standalone async client. Cheap to clone: clones share the connection,
 /// the retry budget and the event listener.
@@ -676,7 +678,7 @@ impl Valkey {
     /// A request on `conn` failed with `err`. A timeout with the reply
     /// outstanding makes the connection suspect: it is retired, so the next
     /// request (a retry included) runs on a fresh one.
-    fn after_failure(&self, conn: &Multiplexed, err: &Error) {
+    pub(crate) fn after_failure(&self, conn: &Multiplexed, err: &Error) {
         if is_suspect(err) {
             self.inner.keeper.retire(conn);
         }

@@ -26,6 +26,30 @@ use crate::resp::Value;
 use crate::transaction::{Transaction, Watched};
 
 impl call::sealed::Execute for Valkey {
+    type First = crate::client::FirstAttempt;
+
+    fn first_attempt(&self, cmd: &Cmd, options: &CallOptions) -> Option<Self::First> {
+        Valkey::first_attempt(self, cmd, options)
+    }
+
+    fn poll_first(
+        &self,
+        first: &mut Self::First,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<Value>> {
+        first.poll_reply(self, cx)
+    }
+
+    fn after_first<'a>(
+        &'a self,
+        cmd: &'a Cmd,
+        options: &'a CallOptions,
+        first: Self::First,
+        err: crate::error::Error,
+    ) -> impl Future<Output = Result<Value>> + Send + 'a {
+        self.after_first_attempt(cmd, options, first, err)
+    }
+
     fn execute_call<'a>(
         &'a self,
         cmd: &'a Cmd,
@@ -36,6 +60,32 @@ impl call::sealed::Execute for Valkey {
 }
 
 impl call::sealed::Execute for ValkeyCluster {
+    type First = call::sealed::NoFirst;
+
+    fn first_attempt(&self, _: &Cmd, _: &CallOptions) -> Option<Self::First> {
+        None
+    }
+
+    fn poll_first(
+        &self,
+        first: &mut Self::First,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<Value>> {
+        match *first {}
+    }
+
+    // No first attempt exists to fail.
+    #[allow(unreachable_code)]
+    fn after_first<'a>(
+        &'a self,
+        _: &'a Cmd,
+        _: &'a CallOptions,
+        first: Self::First,
+        _: crate::error::Error,
+    ) -> impl Future<Output = Result<Value>> + Send + 'a {
+        std::future::ready(match first {})
+    }
+
     fn execute_call<'a>(
         &'a self,
         cmd: &'a Cmd,

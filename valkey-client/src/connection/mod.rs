@@ -22,6 +22,7 @@ use crate::error::{Delivery, Error, ErrorKind, Result};
 use crate::pipeline::Pipeline;
 use crate::resp::{self, Limits, Value};
 
+pub(crate) use multiplexed::QueuedReply;
 pub use multiplexed::{MultiplexOptions, Multiplexed, PushHandler};
 pub(crate) use stream::Stream;
 

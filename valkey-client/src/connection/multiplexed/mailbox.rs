@@ -8,6 +8,7 @@
 
 use std::future::Future;
 use std::marker::PhantomData;
+use std::ops::Deref;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
@@ -167,19 +168,28 @@ impl Outcome for Vec<Result<Value>> {
 
 /// Waits for the outcome in a mailbox (caller side). Dropping it abandons
 /// the mailbox; the driver recycles it when the late replies come.
-pub(super) struct ReplyFuture<'a, O: Outcome> {
-    shared: &'a Shared,
+///
+/// `S` holds the connection: a borrow for the calls made through
+/// [`Multiplexed`](super::Multiplexed)'s methods, an `Arc` for a reply that
+/// outlives them ([`super::QueuedReply`]).
+pub(super) struct ReplyFuture<S: Deref<Target = Shared>, O: Outcome> {
+    shared: S,
     mailbox: Option<Arc<Mailbox>>,
     _outcome: PhantomData<fn() -> O>,
 }
 
-impl<'a, O: Outcome> ReplyFuture<'a, O> {
-    pub(super) fn new(shared: &'a Shared, mailbox: Arc<Mailbox>) -> ReplyFuture<'a, O> {
+impl<S: Deref<Target = Shared>, O: Outcome> ReplyFuture<S, O> {
+    pub(super) fn new(shared: S, mailbox: Arc<Mailbox>) -> ReplyFuture<S, O> {
         ReplyFuture {
             shared,
             mailbox: Some(mailbox),
             _outcome: PhantomData,
         }
+    }
+
+    /// What holds the connection.
+    pub(super) fn holder(&self) -> &S {
+        &self.shared
     }
 
     /// Stops waiting: the replies that came, in order; the rest will be
@@ -212,7 +222,7 @@ impl<'a, O: Outcome> ReplyFuture<'a, O> {
     }
 }
 
-impl<O: Outcome> Future for ReplyFuture<'_, O> {
+impl<S: Deref<Target = Shared> + Unpin, O: Outcome> Future for ReplyFuture<S, O> {
     type Output = O;
 
     #[inline]
@@ -239,7 +249,7 @@ impl<O: Outcome> Future for ReplyFuture<'_, O> {
     }
 }
 
-impl<O: Outcome> Drop for ReplyFuture<'_, O> {
+impl<S: Deref<Target = Shared>, O: Outcome> Drop for ReplyFuture<S, O> {
     fn drop(&mut self) {
         if self.mailbox.is_some() {
             self.abandon();

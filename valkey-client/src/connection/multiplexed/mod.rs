@@ -41,9 +41,11 @@ mod mailbox;
 mod push_handler;
 
 use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
-use std::task::{Poll, Waker};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -304,6 +306,39 @@ async fn lifo_guard(shared: Weak<Shared>) {
     .await
 }
 
+/// The reply to a request queued by [`Multiplexed::try_queue`]. Dropping
+/// it abandons the request's mailbox, as for any caller that stops waiting.
+pub(crate) struct QueuedReply(ReplyFuture<Held, Result<Value>>);
+
+impl QueuedReply {
+    /// The connection the request was queued on.
+    pub(crate) fn connection(&self) -> &Multiplexed {
+        &self.0.holder().0
+    }
+}
+
+impl Future for QueuedReply {
+    type Output = Result<Value>;
+
+    #[inline]
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<Value>> {
+        Pin::new(&mut self.0).poll(cx)
+    }
+}
+
+/// A connection handle held by a reply in flight: while it waits, the
+/// connection stays open (a retired connection still delivers the replies
+/// to requests written on it).
+struct Held(Multiplexed);
+
+impl std::ops::Deref for Held {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        self.0.shared()
+    }
+}
+
 /// Closes the connection when the last handle goes.
 struct Handle {
     shared: Arc<Shared>,
@@ -439,6 +474,22 @@ impl Multiplexed {
             .unwrap_or_else(|_| Err(self.shared().no_reply_within(limit)))
     }
 
+    /// Queues `cmd` when there is room in flight right now, without
+    /// waiting and without a timeout: the reply to come is a named future
+    /// that holds this connection (so a typed call need not box its first
+    /// attempt). `None` when there is no room now or the connection is
+    /// closed; nothing was queued then.
+    pub(crate) fn try_queue(&self, cmd: &Cmd) -> Option<QueuedReply> {
+        let shared = self.shared();
+        match shared.room.try_acquire_many(1) {
+            Ok(permit) => permit.forget(),
+            Err(_) => return None,
+        }
+        let mailbox = shared.mailboxes.take();
+        shared.enqueue(&mailbox, |out| cmd.write_to(out), std::iter::once(0), 1)?;
+        Some(QueuedReply(ReplyFuture::new(Held(self.clone()), mailbox)))
+    }
+
     async fn exchange(&self, cmd: &Cmd, deadline: Option<Instant>) -> Result<Value> {
         let shared = self.shared();
         if !shared.reserve(1, deadline).await? {
@@ -513,7 +564,7 @@ impl Multiplexed {
             return Ok(all(shared.not_sent()));
         }
         // One mailbox gathers every reply and wakes the caller once.
-        let mut reply = ReplyFuture::<Vec<Result<Value>>>::new(shared, mailbox);
+        let mut reply = ReplyFuture::<_, Vec<Result<Value>>>::new(shared, mailbox);
         let (Some(limit), Some(deadline)) = (timeout, deadline) else {
             return Ok(reply.await);
         };
