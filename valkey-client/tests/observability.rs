@@ -122,6 +122,14 @@ impl Collector {
         self.0.lock().unwrap().events.clone()
     }
 
+    /// The events with this message.
+    fn events_named(&self, message: &str) -> Vec<EventRecord> {
+        let events = self.events().into_iter();
+        events
+            .filter(|e| e.fields.get("message").map(String::as_str) == Some(message))
+            .collect()
+    }
+
     /// Every recorded text, to look for argument values in.
     fn everything(&self) -> String {
         let log = self.0.lock().unwrap();
@@ -185,11 +193,7 @@ async fn a_call_retried_once_is_one_span_with_one_retry_event_and_no_argument_va
     assert_eq!(field("otel.kind"), Some("client"));
     assert_eq!(field("error.type"), None, "the call succeeded");
 
-    let retries: Vec<_> = collector
-        .events()
-        .into_iter()
-        .filter(|e| e.fields.get("message").map(String::as_str) == Some("retrying command"))
-        .collect();
+    let retries = collector.events_named("retrying command");
     assert_eq!(retries.len(), 1, "{retries:#?}");
     assert_eq!(
         retries[0].call_span,
@@ -230,11 +234,7 @@ async fn a_call_without_deadline_retried_once_is_one_span_with_its_retry_inside(
     );
     assert_eq!(field("db.namespace"), Some("2"));
     assert_eq!(field("error.type"), None, "the call succeeded");
-    let retries: Vec<_> = collector
-        .events()
-        .into_iter()
-        .filter(|e| e.fields.get("message").map(String::as_str) == Some("retrying command"))
-        .collect();
+    let retries = collector.events_named("retrying command");
     assert_eq!(retries.len(), 1, "{retries:#?}");
     assert_eq!(retries[0].call_span, Some(id));
     assert_eq!(
