@@ -1,6 +1,6 @@
 //! The hot path allocates nothing per command beyond the reply itself,
 //! counted with an instrumented global allocator around real round trips to
-//! a valkey-server: neither `request(&Cmd)` nor a typed method (`Commands`)
+//! a valkey-server and a cluster: neither `request(&Cmd)` nor a typed method (`Commands`)
 //! allocates. A typed call's first attempt is a named future held inline;
 //! only a call with a deadline, a blocking command or a retry boxes.
 
@@ -98,5 +98,37 @@ fn get_and_set_allocate_nothing_per_command() {
             (0.95..1.05).contains(&with_deadline),
             "typed GET with a deadline: {with_deadline} allocations per command"
         );
+        drop(server);
+        cluster_typed_calls_allocate_nothing_per_command().await;
     });
+}
+
+/// Typed calls on a cluster: the first attempt unboxed there too. Run after
+/// the standalone counts, in the same test: the counting allocator sees
+/// every thread, so the two must not overlap.
+async fn cluster_typed_calls_allocate_nothing_per_command() {
+    let cluster = valkey_testkit::Cluster::start(valkey_testkit::ClusterConfig::new(3, 0))
+        .await
+        .unwrap();
+    let (host, port) = cluster.seed_addrs()[0].clone();
+    let client = valkey_client::ValkeyCluster::builder()
+        .seed(host, port)
+        .build()
+        .await
+        .unwrap();
+    let value = Bytes::from(vec![b'v'; 64]);
+    client.set("key", &value).await.unwrap();
+    let get = allocations_per_command(|| async {
+        let got: Option<Bytes> = client.get("key").await.unwrap();
+        assert_eq!(got.as_ref().map(|b| b.len()), Some(64));
+    })
+    .await;
+    let set = allocations_per_command(|| async {
+        client.set("key", &value).await.unwrap();
+    })
+    .await;
+    println!("cluster allocations per command: typed GET {get:.3}, typed SET {set:.3}");
+    for (name, per) in [("cluster typed GET", get), ("cluster typed SET", set)] {
+        assert!(per < 0.05, "{name}: {per} allocations per command");
+    }
 }

@@ -58,7 +58,7 @@ impl Valkey {
         mut first: FirstAttempt,
         err: Error,
     ) -> Result<Value> {
-        let scope = first.scope.take();
+        let scope = first.take_scope();
         let none = tracing::Span::none();
         let span = scope.as_ref().map_or(&none, CallScope::span);
         let result = self.retry_shared(cmd, options, None, err, span).await;
@@ -70,6 +70,12 @@ impl Valkey {
 }
 
 impl FirstAttempt {
+    /// The call's span and meter, for what runs after a failed first
+    /// attempt (taken once).
+    pub(crate) fn take_scope(&mut self) -> Option<CallScope> {
+        self.scope.take()
+    }
+
     /// Polls for the reply. A failure is left to [`Call`](crate::Call),
     /// which hands it to [`Valkey::after_first_attempt`]; the client has
     /// already taken the connection out of use if the failure makes it

@@ -14,6 +14,7 @@
 //!   slot map, and valkey-py's two loops; see `docs/retries.md`.
 
 mod client;
+pub(crate) use client::ClusterFirstAttempt;
 mod read_from;
 mod redirect;
 mod refresh;

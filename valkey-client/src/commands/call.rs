@@ -20,7 +20,7 @@ pub(crate) mod sealed {
     /// the crate's clients implement it.
     pub trait Execute: Sync {
         /// A call's first attempt, its request already queued (see
-        /// `client/first.rs`); a client without one names [`NoFirst`].
+        /// `client/first.rs` and `cluster/client/first.rs`).
         type First: Send;
 
         /// Queues `cmd` now when nothing needs waiting for; `None` sends
@@ -46,9 +46,6 @@ pub(crate) mod sealed {
             options: &'a CallOptions,
         ) -> impl Future<Output = Result<Value>> + Send + 'a;
     }
-
-    /// No first attempt: a client whose calls all take the general path.
-    pub enum NoFirst {}
 }
 
 /// A command from a typed method of [`Commands`](crate::Commands): a

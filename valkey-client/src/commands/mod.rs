@@ -60,30 +60,28 @@ impl call::sealed::Execute for Valkey {
 }
 
 impl call::sealed::Execute for ValkeyCluster {
-    type First = call::sealed::NoFirst;
+    type First = crate::cluster::ClusterFirstAttempt;
 
-    fn first_attempt(&self, _: &Cmd, _: &CallOptions) -> Option<Self::First> {
-        None
+    fn first_attempt(&self, cmd: &Cmd, options: &CallOptions) -> Option<Self::First> {
+        ValkeyCluster::first_attempt(self, cmd, options)
     }
 
     fn poll_first(
         &self,
         first: &mut Self::First,
-        _: &mut std::task::Context<'_>,
+        cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Result<Value>> {
-        match *first {}
+        ValkeyCluster::poll_first_attempt(first, cx)
     }
 
-    // No first attempt exists to fail.
-    #[allow(unreachable_code)]
     fn after_first<'a>(
         &'a self,
-        _: &'a Cmd,
-        _: &'a CallOptions,
+        cmd: &'a Cmd,
+        options: &'a CallOptions,
         first: Self::First,
-        _: crate::error::Error,
+        err: crate::error::Error,
     ) -> impl Future<Output = Result<Value>> + Send + 'a {
-        std::future::ready(match first {})
+        self.after_first_attempt(cmd, options, first, err)
     }
 
     fn execute_call<'a>(

@@ -6,6 +6,7 @@
 mod builder;
 mod discover;
 mod fanout;
+mod first;
 mod pipeline;
 mod single;
 mod view;
@@ -33,6 +34,7 @@ use crate::pipeline::Pipeline;
 use crate::resp::Value;
 use crate::retry::Retry;
 use crate::telemetry::{self, CallScope};
+pub use first::ClusterFirstAttempt;
 use single::Place;
 use tracing::{Instrument, Span};
 use view::Topology;

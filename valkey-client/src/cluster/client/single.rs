@@ -122,7 +122,7 @@ impl Shared {
 
     /// After the first attempt failed (on a node, or to find one): both
     /// loops.
-    async fn recover(
+    pub(super) async fn recover(
         &self,
         cmd: &Cmd,
         mode: Mode,
