@@ -206,16 +206,22 @@ impl Pipeline {
         }
         // Closes the last command, so it decodes.
         self.close_command();
+        if self.is_one_transaction() {
+            "MULTI"
+        } else {
+            "PIPELINE"
+        }
+    }
+
+    /// Whether the commands are exactly one `MULTI ... EXEC` (the last
+    /// command closed).
+    fn is_one_transaction(&self) -> bool {
         let n = self.len();
         let is = |i: usize, name: &str| {
             self.command(i)
                 .is_some_and(|c| c.name().eq_ignore_ascii_case(name))
         };
-        if n >= 2 && is(0, "MULTI") && is(n - 1, "EXEC") {
-            "MULTI"
-        } else {
-            "PIPELINE"
-        }
+        n >= 2 && is(0, "MULTI") && is(n - 1, "EXEC")
     }
 
     /// How the pipeline may use a shared connection (see
@@ -232,11 +238,7 @@ impl Pipeline {
         // Closes the last command, so it decodes.
         self.encoded()?;
         let n = self.len();
-        let is = |i: usize, name: &str| {
-            self.command(i)
-                .is_some_and(|c| c.name().eq_ignore_ascii_case(name))
-        };
-        usage.transaction = n >= 2 && is(0, "MULTI") && is(n - 1, "EXEC");
+        usage.transaction = self.is_one_transaction();
         for i in 0..n {
             let Some(cmd) = self.command(i) else {
                 continue;

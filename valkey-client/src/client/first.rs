@@ -26,7 +26,7 @@ use crate::telemetry::CallScope;
 /// A call's first attempt, its request already queued.
 pub struct FirstAttempt {
     reply: QueuedReply,
-    scope: Option<CallScope>,
+    scope: CallScope,
 }
 
 impl Valkey {
@@ -43,10 +43,7 @@ impl Valkey {
         }
         let reply = inner.keeper.live()?.try_queue(cmd)?;
         let scope = self.call_scope(|| cmd.name(), || cmd.name_bytes());
-        Some(FirstAttempt {
-            reply,
-            scope: Some(scope),
-        })
+        Some(FirstAttempt { reply, scope })
     }
 
     /// The rest of a call whose first attempt failed with `err`: the
@@ -55,25 +52,23 @@ impl Valkey {
         &self,
         cmd: &Cmd,
         options: &CallOptions,
-        mut first: FirstAttempt,
+        first: FirstAttempt,
         err: Error,
     ) -> Result<Value> {
-        let scope = first.take_scope();
-        let none = tracing::Span::none();
-        let span = scope.as_ref().map_or(&none, CallScope::span);
-        let result = self.retry_shared(cmd, options, None, err, span).await;
-        if let Some(scope) = scope {
-            scope.finish(&result);
-        }
+        let scope = first.into_scope();
+        let result = self
+            .retry_shared(cmd, options, None, err, scope.span())
+            .await;
+        scope.finish(&result);
         result
     }
 }
 
 impl FirstAttempt {
     /// The call's span and meter, for what runs after a failed first
-    /// attempt (taken once).
-    pub(crate) fn take_scope(&mut self) -> Option<CallScope> {
-        self.scope.take()
+    /// attempt.
+    pub(crate) fn into_scope(self) -> CallScope {
+        self.scope
     }
 
     /// Polls for the reply. A failure is left to [`Call`](crate::Call),
@@ -87,11 +82,7 @@ impl FirstAttempt {
     ) -> Poll<Result<Value>> {
         let result = ready!(Pin::new(&mut self.reply).poll(cx));
         match &result {
-            Ok(_) => {
-                if let Some(scope) = self.scope.take() {
-                    scope.finish(&result);
-                }
-            }
+            Ok(_) => self.scope.finish(&result),
             Err(err) => client.after_failure(self.reply.connection(), err),
         }
         Poll::Ready(result)

@@ -184,16 +184,12 @@ pub(crate) fn emit(listener: Option<&EventListener>, event: Event<'_>) {
             attempts,
             reason,
             error,
-        } if error.family() == ErrorFamily::Response => {
-            tracing::debug!(command, attempts, ?reason, kind = ?error.kind(), error = %error, "command failed")
-        }
-        Event::GaveUp {
-            command,
-            attempts,
-            reason,
-            error,
         } => {
-            tracing::warn!(command, attempts, ?reason, kind = ?error.kind(), error = %error, "command failed")
+            if error.family() == ErrorFamily::Response {
+                tracing::debug!(command, attempts, ?reason, kind = ?error.kind(), error = %error, "command failed")
+            } else {
+                tracing::warn!(command, attempts, ?reason, kind = ?error.kind(), error = %error, "command failed")
+            }
         }
         Event::Reconnecting {
             addr,

@@ -27,7 +27,7 @@ pub(crate) const SPAN_TARGET: &str = "valkey_client::call";
 /// a subscriber takes the span: the name is not even read otherwise.
 #[inline]
 pub(crate) fn call_span<'a>(operation: impl FnOnce() -> &'a str) -> Span {
-    tracing::info_span!(
+    let span = tracing::info_span!(
         target: SPAN_TARGET,
         "valkey.call",
         db.system.name = "valkey",
@@ -41,23 +41,13 @@ pub(crate) fn call_span<'a>(operation: impl FnOnce() -> &'a str) -> Span {
         otel.name = Empty,
         otel.kind = "client",
         otel.status_code = Empty,
-    )
-    .with_operation(operation)
-}
-
-trait WithOperation {
-    fn with_operation<'a>(self, operation: impl FnOnce() -> &'a str) -> Self;
-}
-
-impl WithOperation for Span {
-    fn with_operation<'a>(self, operation: impl FnOnce() -> &'a str) -> Self {
-        if !self.is_disabled() {
-            let operation = operation();
-            self.record("db.operation.name", operation);
-            self.record("otel.name", operation);
-        }
-        self
+    );
+    if !span.is_disabled() {
+        let operation = operation();
+        span.record("db.operation.name", operation);
+        span.record("otel.name", operation);
     }
+    span
 }
 
 /// Records the server a call runs on, and its database.
@@ -66,14 +56,13 @@ pub(crate) fn record_server(span: &Span, addr: &Addr, db: i64) {
     if span.is_disabled() {
         return;
     }
-    match addr {
-        Addr::Tcp { host, port } => {
-            span.record("server.address", host.as_str());
-            span.record("server.port", *port);
+    match addr.host_port() {
+        Some((host, port)) => {
+            span.record("server.address", host);
+            span.record("server.port", port);
         }
-        #[allow(unreachable_patterns)]
-        other => {
-            span.record("server.address", tracing::field::display(other));
+        None => {
+            span.record("server.address", tracing::field::display(addr));
         }
     }
     span.record("db.namespace", db);
@@ -127,10 +116,11 @@ impl CallScope {
         &self.span
     }
 
-    /// Records how the call ended: a failure on the span (`error.type`,
-    /// the server's code as `db.response.status_code`) and in the metrics.
+    /// Records how the call ended, once: a failure on the span
+    /// (`error.type`, the server's code as `db.response.status_code`) and
+    /// in the metrics. The span ends when the scope is dropped.
     #[inline]
-    pub(crate) fn finish<T>(self, result: &Result<T>) {
+    pub(crate) fn finish<T>(&self, result: &Result<T>) {
         if let Err(err) = result {
             record_error(&self.span, err);
         }

@@ -59,23 +59,17 @@ impl ValkeyCluster {
         &self,
         cmd: &Cmd,
         options: &CallOptions,
-        mut first: ClusterFirstAttempt,
+        first: ClusterFirstAttempt,
         err: Error,
     ) -> Result<Value> {
-        let shared = &*self.inner;
-        let scope = first.first.take_scope();
-        let span = scope
-            .as_ref()
-            .map_or_else(tracing::Span::none, |s| s.span().clone());
-        let opted_in = shared.opted_in(options);
-        let failed = Ok((first.node, err));
-        let result = shared
-            .recover(cmd, Mode::Shared, first.place, failed, None, opted_in)
-            .instrument(span)
+        let ClusterFirstAttempt { node, place, first } = first;
+        let scope = first.into_scope();
+        let opted_in = self.inner.opted_in(options);
+        let result = (self.inner)
+            .recover(cmd, Mode::Shared, place, Ok((node, err)), None, opted_in)
+            .instrument(scope.span().clone())
             .await;
-        if let Some(scope) = scope {
-            scope.finish(&result);
-        }
+        scope.finish(&result);
         result
     }
 }
