@@ -12,6 +12,8 @@ use valkey_client::Commands;
 use valkey_client::{Cmd, ExponentialBackoff, Retry, Valkey};
 use valkey_testkit::{Server, ServerConfig};
 
+mod common;
+
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
@@ -107,15 +109,7 @@ fn get_and_set_allocate_nothing_per_command() {
 /// the standalone counts, in the same test: the counting allocator sees
 /// every thread, so the two must not overlap.
 async fn cluster_typed_calls_allocate_nothing_per_command() {
-    let cluster = valkey_testkit::Cluster::start(valkey_testkit::ClusterConfig::new(3, 0))
-        .await
-        .unwrap();
-    let (host, port) = cluster.seed_addrs()[0].clone();
-    let client = valkey_client::ValkeyCluster::builder()
-        .seed(host, port)
-        .build()
-        .await
-        .unwrap();
+    let (_cluster, client) = common::cluster::three_primaries().await;
     let value = Bytes::from(vec![b'v'; 64]);
     client.set("key", &value).await.unwrap();
     let get = allocations_per_command(|| async {

@@ -9,10 +9,8 @@ use std::time::Duration;
 
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use valkey_client::cluster::key_slot;
-use valkey_client::{
-    Cmd, Commands, ExponentialBackoff, Retry, Valkey, ValkeyCluster, metrics as names,
-};
-use valkey_testkit::{Cluster, ClusterConfig, Server, ServerConfig};
+use valkey_client::{Cmd, Commands, ExponentialBackoff, Retry, Valkey, metrics as names};
+use valkey_testkit::{Server, ServerConfig};
 
 mod common;
 
@@ -160,13 +158,7 @@ async fn counters_after_a_reconnect_and_a_retry() {
 
     // A redirection: a cluster's slot moves behind the client's back, the
     // next command on it is answered MOVED and followed.
-    let cluster = Cluster::start(ClusterConfig::new(3, 0)).await.unwrap();
-    let (host, port) = cluster.seed_addrs()[0].clone();
-    let rc = ValkeyCluster::builder()
-        .seed(host, port)
-        .build()
-        .await
-        .unwrap();
+    let (cluster, rc) = common::cluster::three_primaries().await;
     let key = (0..)
         .map(|i| format!("moving:{i}"))
         .find(|k| cluster.slot_owner(key_slot(k.as_bytes())) == cluster.node(0).port())

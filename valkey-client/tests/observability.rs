@@ -16,10 +16,8 @@ use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
-use valkey_client::{
-    Commands, ExponentialBackoff, Pipeline, Retry, Valkey, ValkeyCluster, cluster,
-};
-use valkey_testkit::{Cluster, ClusterConfig, Server, ServerConfig};
+use valkey_client::{Commands, ExponentialBackoff, Pipeline, Retry, Valkey, cluster};
+use valkey_testkit::{Server, ServerConfig};
 
 mod common;
 
@@ -334,13 +332,7 @@ async fn a_pipeline_and_a_transaction_are_one_span_each() {
 
 #[tokio::test]
 async fn a_cluster_call_records_the_node_it_ran_on() {
-    let cluster = Cluster::start(ClusterConfig::new(3, 0)).await.unwrap();
-    let (host, port) = cluster.seed_addrs()[0].clone();
-    let client = ValkeyCluster::builder()
-        .seed(host, port)
-        .build()
-        .await
-        .unwrap();
+    let (cluster, client) = common::cluster::three_primaries().await;
     let owner = cluster.slot_owner(cluster::key_slot(SECRET_KEY.as_bytes()));
 
     let collector = Collector::default();

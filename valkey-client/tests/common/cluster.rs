@@ -103,3 +103,18 @@ pub async fn wait_announced(cluster: &Cluster, ports: &[u16]) {
         }
     }
 }
+
+/// A cluster of 3 primaries without replicas, and a client of it with the
+/// default settings.
+pub async fn three_primaries() -> (Cluster, ValkeyCluster) {
+    let cluster = Cluster::start(valkey_testkit::ClusterConfig::new(3, 0))
+        .await
+        .expect("start a cluster of 3 primaries");
+    let (host, port) = cluster.seed_addrs()[0].clone();
+    let client = ValkeyCluster::builder()
+        .seed(host, port)
+        .build()
+        .await
+        .expect("a client of the cluster");
+    (cluster, client)
+}
